@@ -1,0 +1,1 @@
+//! Megaport API client (placeholder).
