@@ -11,7 +11,12 @@ use crate::telemetry::LogFormat;
 #[command(name = "megaport-operator", version, about)]
 pub struct Cli {
     /// Log filter when RUST_LOG is unset (tracing EnvFilter syntax).
-    #[arg(long, global = true, env = "MEGAPORT_OPERATOR_LOG", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "MEGAPORT_OPERATOR_LOG",
+        default_value = "info"
+    )]
     pub log_level: String,
     /// Log line format.
     #[arg(long, global = true, env = "MEGAPORT_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
@@ -31,10 +36,18 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SimulatorArgs {
     /// Address to listen on (API, `/oauth2/token` and `/_sim/` controls).
-    #[arg(long, env = "MEGAPORT_SIMULATOR_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "MEGAPORT_SIMULATOR_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// Built-in scenario name (`quantumgpu`) or the path of a YAML scenario file.
-    #[arg(long, env = "MEGAPORT_SIMULATOR_SCENARIO", default_value = "quantumgpu")]
+    #[arg(
+        long,
+        env = "MEGAPORT_SIMULATOR_SCENARIO",
+        default_value = "quantumgpu"
+    )]
     pub scenario: String,
 }
 

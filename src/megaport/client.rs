@@ -1,0 +1,702 @@
+//! The reqwest implementation of [`MegaportApi`]: envelopes, auth, rate limit and retries.
+//!
+//! Every request goes through one path ([`MegaportClient::call`]): wait for the shared
+//! [`Limiter`], attach a cached token, send, then classify the answer:
+//! - 2xx: decode `data` from the `{message, terms, data}` envelope;
+//! - 401 (once per call): invalidate that token, fetch a new one, send again;
+//! - 429: pause every caller for `Retry-After` (or a backoff delay), then send again;
+//! - 502/503/504 and transport errors: jittered exponential backoff, idempotent calls only;
+//! - anything else: a [`MegaportError::Api`] with status, message, data and trace id.
+//!
+//! Creates and buys are not idempotent: they are retried only when the request provably did
+//! not run (429, or the connection was refused). After any other failure the caller must search
+//! for what it tried to create before trying again.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use reqwest::{Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use super::MegaportApi;
+use super::auth::TokenSource;
+use super::config::{ClientConfig, RetryConfig};
+use super::error::{ErrorData, MegaportError, decode_detail};
+use super::models::{
+    BillingMarket, BoughtItem, CreateServiceKey, Location, OrderItem, Product, ProductAction,
+    ResourceTag, ResourceTags, ServiceKey, ServiceShape, UpdateServiceKey, ValidatedItem,
+    VxcUpdate,
+};
+use super::ratelimit::{Limiter, parse_retry_after};
+
+/// A Megaport API client. Cheap to clone; clones share the token cache and the rate limiter.
+#[derive(Clone)]
+pub struct MegaportClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: Url,
+    auth: TokenSource,
+    limiter: Limiter,
+    retry: RetryConfig,
+}
+
+impl std::fmt::Debug for MegaportClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MegaportClient")
+            .field("base_url", &self.inner.base_url.as_str())
+            .finish()
+    }
+}
+
+/// One API call, described before it is sent (possibly several times).
+struct Call<'a> {
+    method: Method,
+    /// Route template for logs, metrics and errors; never contains ids or keys.
+    endpoint: &'static str,
+    segments: Vec<&'a str>,
+    query: Vec<(&'static str, String)>,
+    body: Option<Value>,
+    idempotent: bool,
+    authenticated: bool,
+    /// A secret the request carries (a service key), removed from any error.
+    redact: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: Method, endpoint: &'static str, segments: Vec<&'a str>) -> Self {
+        let idempotent = matches!(method, Method::GET | Method::PUT | Method::DELETE);
+        Self {
+            method,
+            endpoint,
+            segments,
+            query: Vec::new(),
+            body: None,
+            idempotent,
+            authenticated: true,
+            redact: None,
+        }
+    }
+
+    fn query(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.query.push((name, value.to_string()));
+        self
+    }
+
+    fn json(mut self, body: &impl Serialize) -> Result<Self, MegaportError> {
+        let value = serde_json::to_value(body).map_err(|e| MegaportError::Decode {
+            endpoint: self.endpoint,
+            detail: format!("cannot encode the request body: {}", decode_detail(&e)),
+        })?;
+        self.body = Some(value);
+        Ok(self)
+    }
+
+    fn not_idempotent(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+
+    fn unauthenticated(mut self) -> Self {
+        self.authenticated = false;
+        self
+    }
+
+    fn redacting(mut self, secret: &'a str) -> Self {
+        self.redact = Some(secret);
+        self
+    }
+}
+
+/// What the loop does after a failed attempt.
+enum Next {
+    Retry(Duration),
+    Fail(MegaportError),
+}
+
+impl MegaportClient {
+    /// Builds a client; no request is made until the first call.
+    pub fn new(config: ClientConfig) -> Result<Self, MegaportError> {
+        crate::tls::install_default_provider();
+        let http = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| MegaportError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let mut base_url = config.environment.base_url();
+        if base_url.cannot_be_a_base() {
+            return Err(MegaportError::Config(format!(
+                "{base_url} cannot be a base URL"
+            )));
+        }
+        // Paths are appended segment by segment; drop a trailing empty segment.
+        if let Ok(mut segments) = base_url.path_segments_mut() {
+            segments.pop_if_empty();
+        }
+        let auth = TokenSource::new(
+            http.clone(),
+            config.environment.token_url(),
+            config.credentials.clone(),
+            config.token_refresh_fraction,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                auth,
+                limiter: Limiter::new(config.requests_per_second, config.burst),
+                retry: config.retry,
+            }),
+        })
+    }
+
+    fn url(&self, call: &Call<'_>) -> Url {
+        let mut url = self.inner.base_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.extend(call.segments.iter());
+        }
+        if !call.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &call.query {
+                pairs.append_pair(name, value);
+            }
+        }
+        url
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        let retry = &self.inner.retry;
+        ExponentialBuilder::default()
+            .with_min_delay(retry.min_delay)
+            .with_max_delay(retry.max_delay)
+            .with_factor(2.0)
+            .with_max_times(retry.max_retries)
+            .with_jitter()
+            .build()
+    }
+
+    /// Sends `call` with auth, rate limiting and retries, and decodes the envelope's `data`.
+    async fn call<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, MegaportError> {
+        let url = self.url(&call);
+        let mut backoff = self.backoff();
+        let mut refreshed_after_401 = false;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.inner.limiter.acquire().await;
+            let token = match call.authenticated {
+                true => Some(self.inner.auth.token().await?),
+                false => None,
+            };
+            let mut request = self
+                .inner
+                .http
+                .request(call.method.clone(), url.clone())
+                .header(header::ACCEPT, "application/json");
+            if let Some(token) = &token {
+                request = request.bearer_auth(token.bearer());
+            }
+            if let Some(body) = &call.body {
+                request = request.json(body);
+            }
+            let started = std::time::Instant::now();
+            let next = match request.send().await {
+                Err(err) => {
+                    tracing::debug!(endpoint = call.endpoint, attempt, error = %err.without_url_ref(), "Megaport request failed in transport");
+                    // A refused connection never reached the server: safe to retry any call.
+                    let retry = call.idempotent || err.is_connect();
+                    match backoff.next().filter(|_| retry) {
+                        Some(delay) => Next::Retry(delay),
+                        None => Next::Fail(MegaportError::Transport {
+                            endpoint: call.endpoint,
+                            source: err.without_url(),
+                        }),
+                    }
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    tracing::debug!(
+                        endpoint = call.endpoint,
+                        attempt,
+                        status = status.as_u16(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "Megaport request"
+                    );
+                    if status.is_success() {
+                        return self.decode(&call, response).await;
+                    }
+                    if status == StatusCode::UNAUTHORIZED
+                        && !refreshed_after_401
+                        && let Some(token) = &token
+                    {
+                        refreshed_after_401 = true;
+                        self.inner.auth.invalidate(token.generation).await;
+                        continue;
+                    }
+                    self.after_error(&call, response, &mut backoff).await
+                }
+            };
+            match next {
+                Next::Retry(delay) => {
+                    tracing::debug!(
+                        endpoint = call.endpoint,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying Megaport request"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Next::Fail(err) => {
+                    return Err(match call.redact {
+                        Some(secret) => err.redact(secret),
+                        None => err,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Classifies a non-success answer: retry (after a delay) or fail with the API's error.
+    async fn after_error(
+        &self,
+        call: &Call<'_>,
+        response: reqwest::Response,
+        backoff: &mut impl Iterator<Item = Duration>,
+    ) -> Next {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()))
+            .map(|d| d.min(self.inner.retry.max_delay));
+        let header_trace = response
+            .headers()
+            .get("trace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await.unwrap_or_default();
+        let error = api_error(call.endpoint, status.as_u16(), &body, header_trace);
+        // 429 means the request was not processed, so even a create may go again.
+        let retryable = match status.as_u16() {
+            429 => true,
+            502..=504 => call.idempotent,
+            _ => false,
+        };
+        match backoff.next().filter(|_| retryable) {
+            Some(delay) if status == StatusCode::TOO_MANY_REQUESTS => {
+                let pause = retry_after.unwrap_or(delay);
+                tracing::warn!(
+                    endpoint = call.endpoint,
+                    pause_ms = pause.as_millis() as u64,
+                    "Megaport rate limit hit; pausing all requests"
+                );
+                self.inner.limiter.pause_for(pause);
+                Next::Retry(Duration::ZERO)
+            }
+            Some(delay) => Next::Retry(delay.max(retry_after.unwrap_or_default())),
+            None => Next::Fail(error),
+        }
+    }
+
+    async fn decode<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        response: reqwest::Response,
+    ) -> Result<T, MegaportError> {
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| MegaportError::Transport {
+                endpoint: call.endpoint,
+                source: e.without_url(),
+            })?;
+        let decode_err = |e: serde_json::Error| MegaportError::Decode {
+            endpoint: call.endpoint,
+            detail: decode_detail(&e),
+        };
+        let envelope: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).map_err(decode_err)?
+        };
+        let data = match envelope {
+            Value::Object(mut map) => map.remove("data").unwrap_or(Value::Null),
+            // `/v3/activity` answers with a bare array; accept bare data generally.
+            other => other,
+        };
+        serde_json::from_value(data).map_err(decode_err)
+    }
+}
+
+/// Builds the error for a non-success answer from its body: Megaport's envelope when it is
+/// one, else the raw text (bounded).
+fn api_error(
+    endpoint: &'static str,
+    status: u16,
+    body: &[u8],
+    header_trace: Option<String>,
+) -> MegaportError {
+    let parsed: Option<serde_json::Map<String, Value>> = serde_json::from_slice(body).ok();
+    let (message, data, body_trace) = match parsed {
+        Some(mut map) => {
+            let message = match map.remove("message") {
+                Some(Value::String(m)) => m,
+                // A body that is JSON but not an envelope (e.g. `{"error": ...}`).
+                _ => String::from_utf8_lossy(body).chars().take(512).collect(),
+            };
+            let trace = map
+                .remove("trace_id")
+                .or_else(|| map.remove("traceId"))
+                .and_then(|v| v.as_str().map(str::to_owned));
+            (
+                message,
+                map.remove("data").and_then(ErrorData::from_value),
+                trace,
+            )
+        }
+        None => {
+            let text: String = String::from_utf8_lossy(body).chars().take(512).collect();
+            let message = if text.trim().is_empty() {
+                StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("error")
+                    .to_owned()
+            } else {
+                text
+            };
+            (message, None, None)
+        }
+    };
+    MegaportError::Api {
+        endpoint,
+        status,
+        message,
+        data,
+        trace_id: header_trace.or(body_trace),
+    }
+}
+
+/// `reqwest::Error::without_url` consumes the error; this is the by-reference equivalent for
+/// logging.
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let kind = if self.is_connect() {
+            "connection failed"
+        } else if self.is_timeout() {
+            "timed out"
+        } else if self.is_request() {
+            "request error"
+        } else if self.is_body() || self.is_decode() {
+            "body error"
+        } else {
+            "transport error"
+        };
+        kind.to_owned()
+    }
+}
+
+#[async_trait]
+impl MegaportApi for MegaportClient {
+    async fn list_products(
+        &self,
+        provisioning_status: Option<&str>,
+    ) -> Result<Vec<Product>, MegaportError> {
+        let mut call = Call::new(Method::GET, "GET /v2/products", vec!["v2", "products"]);
+        if let Some(status) = provisioning_status {
+            call = call.query("provisioningStatus", status);
+        }
+        self.call(call).await
+    }
+
+    async fn get_product(&self, product_uid: &str) -> Result<Product, MegaportError> {
+        self.call(Call::new(
+            Method::GET,
+            "GET /v2/product/{uid}",
+            vec!["v2", "product", product_uid],
+        ))
+        .await
+    }
+
+    async fn list_locations(&self) -> Result<Vec<Location>, MegaportError> {
+        self.call(
+            Call::new(Method::GET, "GET /v3/locations", vec!["v3", "locations"]).unauthenticated(),
+        )
+        .await
+    }
+
+    async fn list_service_keys(&self) -> Result<Vec<ServiceKey>, MegaportError> {
+        self.call(Call::new(
+            Method::GET,
+            "GET /v2/service/key",
+            vec!["v2", "service", "key"],
+        ))
+        .await
+    }
+
+    async fn list_service_keys_for_product(
+        &self,
+        product_id_or_uid: &str,
+    ) -> Result<Vec<ServiceKey>, MegaportError> {
+        self.call(
+            Call::new(
+                Method::GET,
+                "GET /v2/service/key",
+                vec!["v2", "service", "key"],
+            )
+            .query("productIdOrUid", product_id_or_uid),
+        )
+        .await
+    }
+
+    async fn get_service_key(&self, key: &str) -> Result<ServiceKey, MegaportError> {
+        self.call(
+            Call::new(
+                Method::GET,
+                "GET /v2/service/key?key",
+                vec!["v2", "service", "key"],
+            )
+            .query("key", key)
+            .redacting(key),
+        )
+        .await
+    }
+
+    async fn create_service_key(
+        &self,
+        request: &CreateServiceKey,
+    ) -> Result<ServiceKey, MegaportError> {
+        self.call(
+            Call::new(
+                Method::POST,
+                "POST /v2/service/key",
+                vec!["v2", "service", "key"],
+            )
+            .json(request)?
+            .not_idempotent(),
+        )
+        .await
+    }
+
+    async fn update_service_key(
+        &self,
+        request: &UpdateServiceKey,
+    ) -> Result<ServiceKey, MegaportError> {
+        self.call(
+            Call::new(
+                Method::PUT,
+                "PUT /v2/service/key",
+                vec!["v2", "service", "key"],
+            )
+            .json(request)?
+            .redacting(request.key.expose()),
+        )
+        .await
+    }
+
+    async fn check_port_vlan(&self, port_uid: &str, vlan: u16) -> Result<bool, MegaportError> {
+        let free: Vec<i64> = self
+            .call(
+                Call::new(
+                    Method::GET,
+                    "GET /v2/product/port/{uid}/vlan",
+                    vec!["v2", "product", "port", port_uid, "vlan"],
+                )
+                .query("vlan", vlan),
+            )
+            .await?;
+        Ok(free.contains(&i64::from(vlan)))
+    }
+
+    async fn validate_network_design(
+        &self,
+        items: &[OrderItem],
+    ) -> Result<Vec<ValidatedItem>, MegaportError> {
+        // Validation commits nothing, so it is safe to retry.
+        let call = Call::new(
+            Method::POST,
+            "POST /v3/networkdesign/validate",
+            vec!["v3", "networkdesign", "validate"],
+        )
+        .json(&items)?;
+        self.call(Call {
+            idempotent: true,
+            ..call
+        })
+        .await
+    }
+
+    async fn buy_network_design(
+        &self,
+        items: &[OrderItem],
+        discount_codes: &[String],
+    ) -> Result<Vec<BoughtItem>, MegaportError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Buy<'a> {
+            network_design: &'a [OrderItem],
+            discount_codes: &'a [String],
+        }
+        self.call(
+            Call::new(
+                Method::POST,
+                "POST /v4/networkdesign/buy",
+                vec!["v4", "networkdesign", "buy"],
+            )
+            .json(&Buy {
+                network_design: items,
+                discount_codes,
+            })?
+            .not_idempotent(),
+        )
+        .await
+    }
+
+    async fn product_action(
+        &self,
+        product_uid: &str,
+        action: ProductAction,
+    ) -> Result<(), MegaportError> {
+        let _: Value = self
+            .call(
+                Call::new(
+                    Method::POST,
+                    "POST /v3/product/{uid}/action/{action}",
+                    vec!["v3", "product", product_uid, "action", action.as_str()],
+                )
+                .not_idempotent(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn get_product_tags(&self, product_uid: &str) -> Result<Vec<ResourceTag>, MegaportError> {
+        let tags: ResourceTags = self
+            .call(Call::new(
+                Method::GET,
+                "GET /v2/product/{uid}/tags",
+                vec!["v2", "product", product_uid, "tags"],
+            ))
+            .await?;
+        Ok(tags.resource_tags)
+    }
+
+    async fn put_product_tags(
+        &self,
+        product_uid: &str,
+        tags: &[ResourceTag],
+    ) -> Result<(), MegaportError> {
+        let body = ResourceTags {
+            resource_tags: tags.to_vec(),
+        };
+        let _: Value = self
+            .call(
+                Call::new(
+                    Method::PUT,
+                    "PUT /v2/product/{uid}/tags",
+                    vec!["v2", "product", product_uid, "tags"],
+                )
+                .json(&body)?,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn list_billing_markets(&self) -> Result<Vec<BillingMarket>, MegaportError> {
+        self.call(Call::new(
+            Method::GET,
+            "GET /v2/market",
+            vec!["v2", "market"],
+        ))
+        .await
+    }
+
+    async fn update_vxc(
+        &self,
+        vxc_uid: &str,
+        update: &VxcUpdate,
+    ) -> Result<ServiceShape, MegaportError> {
+        self.call(
+            Call::new(
+                Method::PUT,
+                "PUT /v3/product/vxc/{uid}",
+                vec!["v3", "product", "vxc", vxc_uid],
+            )
+            .json(update)?,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_from_envelope_and_raw_bodies() {
+        let err = api_error(
+            "POST /v3/networkdesign/validate",
+            400,
+            br#"{"message":"Validation failed","terms":"t","data":"Missing markets: Sweden"}"#,
+            Some("trace-9".into()),
+        );
+        match &err {
+            MegaportError::Api {
+                status,
+                message,
+                data,
+                trace_id,
+                ..
+            } => {
+                assert_eq!(*status, 400);
+                assert_eq!(message, "Validation failed");
+                assert_eq!(
+                    data,
+                    &Some(ErrorData::Text("Missing markets: Sweden".into()))
+                );
+                assert_eq!(trace_id.as_deref(), Some("trace-9"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let raw = api_error("GET /v2/products", 502, b"<html>Bad Gateway</html>", None);
+        assert!(
+            raw.to_string().contains("<html>Bad Gateway</html>"),
+            "{raw}"
+        );
+        let empty = api_error("GET /v2/products", 503, b"", None);
+        assert!(empty.to_string().contains("Service Unavailable"), "{empty}");
+    }
+
+    #[test]
+    fn urls_are_built_from_segments() {
+        let config = ClientConfig::new(
+            super::super::Environment::custom("http://127.0.0.1:1/prefix/", "http://127.0.0.1:1/t")
+                .unwrap(),
+            super::super::Credentials::new("a", "b"),
+        );
+        let client = MegaportClient::new(config).unwrap();
+        let call = Call::new(
+            Method::GET,
+            "GET /v2/product/{uid}",
+            vec!["v2", "product", "a/b?c"],
+        )
+        .query("key", "k y");
+        assert_eq!(
+            client.url(&call).as_str(),
+            "http://127.0.0.1:1/prefix/v2/product/a%2Fb%3Fc?key=k+y"
+        );
+    }
+}
