@@ -1,0 +1,180 @@
+//! Test support for end-to-end tests against the real control plane started by
+//! `hack/control-plane/up.sh` (run them with `make e2e`, which sources its `env` file).
+//!
+//! It connects as any harness identity, creates a temporary namespace per test (deleted when
+//! the guard drops, also when the test fails), installs CRDs and waits for conditions with
+//! timeouts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client, Config};
+
+/// The field manager used by test setup.
+pub const FIELD_MANAGER: &str = "megaport-e2e";
+
+/// The identities `up.sh` creates, each with a kubeconfig in `KUBECONFIG_<NAME>`.
+/// (The role users serve the SavedConfiguration RBAC tests.)
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug)]
+pub enum Identity {
+    /// `system:masters`.
+    Admin,
+    /// The operator's ServiceAccount user, bound to nothing by the harness.
+    Operator,
+    /// A user without any binding.
+    Nobody,
+    /// Users in the role groups used by later RBAC tests.
+    TechAdmin,
+    TechContact,
+    Finance,
+    FinanceContact,
+    ReadOnly,
+}
+
+impl Identity {
+    fn env_var(self) -> &'static str {
+        match self {
+            Self::Admin => "KUBECONFIG_ADMIN",
+            Self::Operator => "KUBECONFIG_OPERATOR",
+            Self::Nobody => "KUBECONFIG_NOBODY",
+            Self::TechAdmin => "KUBECONFIG_TECH_ADMIN",
+            Self::TechContact => "KUBECONFIG_TECH_CONTACT",
+            Self::Finance => "KUBECONFIG_FINANCE",
+            Self::FinanceContact => "KUBECONFIG_FINANCE_CONTACT",
+            Self::ReadOnly => "KUBECONFIG_READ_ONLY",
+        }
+    }
+}
+
+/// A client for `identity`, from the kubeconfig the harness wrote.
+pub async fn client(identity: Identity) -> Client {
+    let var = identity.env_var();
+    let path = std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: run end-to-end tests with `make e2e` (it starts the control plane)"
+        )
+    });
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"));
+    Client::try_from(config).expect("kube client")
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Applies `crd` (server-side apply) and waits until it is Established.
+pub async fn install_crd(admin: &Client, crd: &CustomResourceDefinition) {
+    let api: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    let name = crd.metadata.name.clone().expect("CRD has a name");
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(api, &name, conditions::is_crd_established()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("CRD {name} not Established within 30s"))
+    .expect("watching the CRD");
+}
+
+/// Every CRD under `crds/` (generated from the Rust types), installed and Established.
+#[allow(dead_code)]
+pub async fn install_project_crds(admin: &Client) -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
+    let mut names = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return names;
+    };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+    {
+        let text = std::fs::read_to_string(&path).expect("reading CRD file");
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        install_crd(admin, &crd).await;
+        names.push(crd.metadata.name.unwrap_or_default());
+    }
+    names
+}
+
+/// A namespace that exists for one test and is deleted when dropped.
+pub struct TestNamespace {
+    pub name: String,
+}
+
+impl TestNamespace {
+    /// Creates `e2e-<prefix>-<random>`.
+    pub async fn new(admin: &Client, prefix: &str) -> Self {
+        let name = format!(
+            "e2e-{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        Self { name }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        // Drop cannot await; delete from a helper thread with its own runtime so cleanup also
+        // happens when the test panicked. The thread builds its own client: a kube Client
+        // serves requests from a task on the runtime that created it, which is blocked here.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let admin = client(Identity::Admin).await;
+                let _ = Api::<Namespace>::all(admin)
+                    .delete(&name, &DeleteParams::background())
+                    .await;
+            });
+        })
+        .join();
+    }
+}
