@@ -75,12 +75,7 @@ pub fn handle(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Respon
     }
 }
 
-fn route(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    body: &Bytes,
-) -> Result<Value, Fail> {
+fn route(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Result<Value, Fail> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
     let ok = Ok;
     match (method, segs.as_slice()) {
