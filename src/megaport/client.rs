@@ -256,7 +256,15 @@ impl MegaportClient {
                 }
                 Next::Fail(err) => {
                     return Err(match call.redact {
-                        Some(secret) => err.redact(secret),
+                        // Megaport echoes keys, or their 8-character prefix (enough to look a
+                        // key up), in messages: remove both.
+                        Some(secret) => {
+                            let err = err.redact(secret);
+                            match secret.get(..8) {
+                                Some(prefix) if prefix.len() < secret.len() => err.redact(prefix),
+                                _ => err,
+                            }
+                        }
                         None => err,
                     });
                 }

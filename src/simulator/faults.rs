@@ -35,6 +35,9 @@ pub struct FaultSpec {
     /// `Retry-After` header value, sent verbatim (seconds or an HTTP date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<String>,
+    /// `message` of the error envelope (default: the status's reason phrase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// `data` of the error envelope (default: a string naming the fault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
@@ -57,6 +60,7 @@ impl FaultSpec {
             kind,
             status: None,
             retry_after: None,
+            message: None,
             data: None,
             latency_ms: None,
             times: None,
@@ -94,6 +98,11 @@ impl FaultSpec {
     /// Add a `Retry-After` header.
     pub fn retry_after(mut self, value: &str) -> Self {
         self.retry_after = Some(value.to_string());
+        self
+    }
+    /// Set the error body's `message`.
+    pub fn message(mut self, message: &str) -> Self {
+        self.message = Some(message.to_string());
         self
     }
     /// Set the error body's `data`.

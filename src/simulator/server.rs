@@ -200,7 +200,8 @@ fn fault_response(spec: &super::faults::FaultSpec) -> Response<Body> {
         .data
         .clone()
         .unwrap_or_else(|| serde_json::Value::String(format!("Simulated fault: HTTP {status}")));
-    let mut resp = api::json_response(status, &render::envelope(reason, Some(data)));
+    let message = spec.message.as_deref().unwrap_or(reason);
+    let mut resp = api::json_response(status, &render::envelope(message, Some(data)));
     if let Some(ra) = &spec.retry_after
         && let Ok(v) = HeaderValue::from_str(ra)
     {

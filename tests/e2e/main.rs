@@ -1,5 +1,8 @@
 //! End-to-end tests against a real kube-apiserver, etcd and kube-controller-manager
 //! (`make e2e`). Each test works in its own temporary namespace.
 
+// Test helpers unwrap freely: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 mod support;
