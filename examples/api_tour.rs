@@ -28,6 +28,14 @@ fn metro(p: &Product) -> &str {
         .unwrap_or("?")
 }
 
+/// VXCs on the product that still exist (the list includes decommissioned ones).
+fn active_vxcs(p: &Product) -> usize {
+    p.associated_vxcs
+        .iter()
+        .filter(|v| !v.provisioning_status.is_inactive())
+        .count()
+}
+
 fn country(p: &Product) -> &str {
     p.location_detail
         .as_ref()
@@ -47,7 +55,7 @@ async fn main() -> Result<()> {
         Credentials::new(env("CUSTOMER_ACCESS_KEY")?, env("CUSTOMER_SECRET_KEY")?),
     ))?;
 
-    println!("== 1. The provider's live on-ramps (GET /v2/products?provisioningStatus=LIVE)");
+    println!("== 1. The provider's on-ramps (GET /v2/products; only LIVE ones count)");
     let all = provider.list_products(None).await?;
     let live: Vec<&Product> = all
         .iter()
@@ -78,7 +86,7 @@ async fn main() -> Result<()> {
             p.location_id.unwrap_or_default(),
             p.diversity_zone.as_deref().unwrap_or("-"),
             p.port_speed.unwrap_or_default(),
-            p.associated_vxcs.len(),
+            active_vxcs(p),
             p.vxc_permitted()
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "?".into()),
@@ -86,19 +94,29 @@ async fn main() -> Result<()> {
         );
     }
 
-    println!("\n== 2. US-West = Los Angeles on-ramps, one per diversity zone");
-    let mut us_west: Vec<&Product> = live
-        .iter()
-        .copied()
-        .filter(|p| metro(p) == "Los Angeles" && p.vxc_permitted() == Some(true))
-        .collect();
-    us_west.sort_by_key(|p| p.diversity_zone.clone());
+    println!("\n== 2. US-West = the Los Angeles Ports; per diversity zone the least-used one");
+    let mut per_zone: std::collections::BTreeMap<&str, &Product> = Default::default();
+    for p in live.iter().copied().filter(|p| {
+        p.product_type == ProductType::Megaport
+            && metro(p) == "Los Angeles"
+            && p.vxc_permitted() == Some(true)
+    }) {
+        let zone = p.diversity_zone.as_deref().unwrap_or("-");
+        let better = per_zone
+            .get(zone)
+            .is_none_or(|q| active_vxcs(p) < active_vxcs(q));
+        if better {
+            per_zone.insert(zone, p);
+        }
+    }
+    let us_west: Vec<&Product> = per_zone.into_values().collect();
     for p in &us_west {
         println!(
-            "   {} (locationId {}, zone {})",
+            "   {} (locationId {}, zone {}, {} VXCs)",
             p.product_name,
             p.location_id.unwrap_or_default(),
-            p.diversity_zone.as_deref().unwrap_or("-")
+            p.diversity_zone.as_deref().unwrap_or("-"),
+            active_vxcs(p)
         );
     }
 
