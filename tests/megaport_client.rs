@@ -298,9 +298,23 @@ async fn customer_uses_a_key_and_the_provider_sees_it() {
     // A single-use key works once.
     let err = customer.buy_network_design(&order, &[]).await.unwrap_err();
     assert_eq!(err.status(), Some(400), "{err}");
+    // Megaport echoes keys (or their 8-character prefix) in messages; a rejected order must
+    // not carry the key into the error.
+    let echo = format!(
+        "Service key [{}] is not valid (prefix {})",
+        key.key.expose(),
+        &key.key.expose()[..8]
+    );
+    let spec = fault("/v4/networkdesign/buy", 400)
+        .message(&echo)
+        .data(json!([echo.clone()]))
+        .times(1);
+    sim.control().inject_fault(&spec).await.unwrap();
+    let err = customer.buy_network_design(&order, &[]).await.unwrap_err();
     let shown = format!("{err} {err:?}");
+    assert!(shown.contains("<redacted>"), "{shown}");
     assert!(
-        !shown.contains(key.key.expose()),
+        !shown.contains(&key.key.expose()[..8]),
         "key leaked into an error: {shown}"
     );
 
@@ -562,8 +576,16 @@ async fn rate_limit_429_honours_retry_after_for_everyone() {
     control.inject_fault(&spec).await.unwrap();
     let started = Instant::now();
     let (a, b) = tokio::join!(client.list_products(None), async {
-        // Give the first call time to hit the 429, then a second caller must wait too.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Once the first call has seen its 429, a second caller must wait too.
+        while !control
+            .calls()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.status == 429)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let t = Instant::now();
         client.list_locations().await.map(|_| t.elapsed())
     });
@@ -580,14 +602,14 @@ async fn rate_limit_429_honours_retry_after_for_everyone() {
     // HTTP-date form.
     let mut spec = fault("/v2/products", 429);
     spec.retry_after = Some(httpdate::fmt_http_date(
-        std::time::SystemTime::now() + Duration::from_secs(2),
+        std::time::SystemTime::now() + Duration::from_secs(3),
     ));
     spec.times = Some(1);
     control.inject_fault(&spec).await.unwrap();
     let started = Instant::now();
     client.list_products(None).await.unwrap();
     assert!(
-        started.elapsed() >= Duration::from_millis(900),
+        started.elapsed() >= Duration::from_millis(1500),
         "HTTP-date Retry-After ignored"
     );
     sim.shutdown().await;
@@ -663,6 +685,33 @@ async fn idempotent_calls_retry_5xx_and_dropped_connections_but_creates_do_not()
         .create_service_key(&key_request(&port.product_uid, 301, "y"))
         .await
         .unwrap();
+
+    // A dropped connection may have created the key: not repeated either.
+    let drop = FaultSpec::drop_connection()
+        .method("POST")
+        .path("/v2/service/key")
+        .times(1);
+    control.inject_fault(&drop).await.unwrap();
+    let creates = control.counter("POST /v2/service/key").await.unwrap();
+    let err = client
+        .create_service_key(&key_request(&port.product_uid, 302, "z"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MegaportError::Transport { .. }), "{err:?}");
+    assert_eq!(
+        control.counter("POST /v2/service/key").await.unwrap(),
+        creates + 1
+    );
+
+    // The token endpoint fails like any other: a fresh client backs off and recovers.
+    control
+        .inject_fault(&fault("/oauth2/token", 503).times(1))
+        .await
+        .unwrap();
+    let fresh = provider(&sim);
+    let tokens = control.counter(TOKEN).await.unwrap();
+    fresh.list_products(None).await.unwrap();
+    assert_eq!(control.counter(TOKEN).await.unwrap(), tokens + 2);
     sim.shutdown().await;
 }
 
@@ -702,7 +751,7 @@ async fn no_secret_in_debug_or_errors() {
     );
     assert!(!shown.contains(secret), "{shown}");
 
-    // Wrong credentials: an auth error that names neither id nor secret.
+    // Wrong credentials: the auth error does not carry the secret.
     let bad = MegaportClient::new(config(&sim, "qgpu-admin", "wrong-secret-value")).unwrap();
     let err = bad.list_products(None).await.unwrap_err();
     assert!(err.is_auth(), "{err:?}");

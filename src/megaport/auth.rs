@@ -45,19 +45,36 @@ struct TokenResponse {
     error: Option<String>,
 }
 
+/// After a failed early refresh, callers keep the current token this long before trying again.
+const REFRESH_RETRY: Duration = Duration::from_secs(10);
+
 /// Fetches and caches tokens for one set of credentials.
 pub(crate) struct TokenSource {
     http: reqwest::Client,
     token_url: Url,
     credentials: Credentials,
     refresh_fraction: f64,
-    state: Mutex<State>,
+    state: std::sync::Mutex<State>,
+    /// Held by the one caller that is fetching a token.
+    refreshing: Mutex<()>,
 }
 
 #[derive(Default)]
 struct State {
     cached: Option<Cached>,
     generation: u64,
+    /// Set after a failed early refresh: until then, keep serving the cached token.
+    retry_refresh_at: Option<Instant>,
+}
+
+/// What the cache can offer right now.
+enum Cache {
+    /// Fresh: use it.
+    Fresh(Token),
+    /// Due for refresh but still valid: usable while someone refreshes.
+    Stale(Token),
+    /// Nothing usable.
+    Empty,
 }
 
 impl TokenSource {
@@ -67,27 +84,64 @@ impl TokenSource {
         credentials: Credentials,
         refresh_fraction: f64,
     ) -> Self {
+        let refresh_fraction = match refresh_fraction.is_finite() {
+            true => refresh_fraction.clamp(0.1, 1.0),
+            false => 0.8,
+        };
         Self {
             http,
             token_url,
             credentials,
-            refresh_fraction: refresh_fraction.clamp(0.1, 1.0),
-            state: Mutex::new(State::default()),
+            refresh_fraction,
+            state: std::sync::Mutex::new(State::default()),
+            refreshing: Mutex::new(()),
         }
     }
 
-    /// A valid token: the cached one, or a fresh one when the cache is empty or due for refresh.
-    /// Holding the lock across the fetch makes concurrent callers share one refresh.
-    pub(crate) async fn token(&self) -> Result<Token, MegaportError> {
-        let mut state = self.state.lock().await;
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lookup(&self) -> Cache {
+        let state = self.state();
         let now = Instant::now();
-        if let Some(cached) = &state.cached
-            && now < cached.refresh_at
-        {
-            return Ok(cached.token.clone());
+        match &state.cached {
+            Some(c) if now < c.refresh_at => Cache::Fresh(c.token.clone()),
+            Some(c) if now < c.expires_at => match state.retry_refresh_at {
+                // A refresh failed recently: do not hammer the token endpoint.
+                Some(at) if now < at => Cache::Fresh(c.token.clone()),
+                _ => Cache::Stale(c.token.clone()),
+            },
+            _ => Cache::Empty,
+        }
+    }
+
+    /// A valid token: the cached one, or a fresh one when the cache is empty or due for
+    /// refresh. One caller fetches at a time; while a still-valid token exists the others keep
+    /// using it instead of waiting.
+    pub(crate) async fn token(&self) -> Result<Token, MegaportError> {
+        let stale = match self.lookup() {
+            Cache::Fresh(token) => return Ok(token),
+            Cache::Stale(token) => Some(token),
+            Cache::Empty => None,
+        };
+        let _refreshing = match &stale {
+            Some(token) => match self.refreshing.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(token.clone()),
+            },
+            None => self.refreshing.lock().await,
+        };
+        // Someone else may have refreshed while this caller waited for the lock.
+        if let Cache::Fresh(token) = self.lookup() {
+            return Ok(token);
         }
         match self.fetch().await {
             Ok((value, lifetime)) => {
+                let now = Instant::now();
+                let mut state = self.state();
                 state.generation += 1;
                 let token = Token {
                     value,
@@ -99,6 +153,7 @@ impl TokenSource {
                     refresh_at: now + refresh_after,
                     expires_at: now + lifetime,
                 });
+                state.retry_refresh_at = None;
                 tracing::debug!(
                     lifetime_s = lifetime.as_secs(),
                     refresh_in_s = refresh_after.as_secs(),
@@ -107,11 +162,12 @@ impl TokenSource {
                 );
                 Ok(token)
             }
-            Err(err) => match &state.cached {
-                // An early refresh failed, but the old token is still good: keep using it.
-                Some(cached) if now < cached.expires_at && err.is_retryable() => {
+            Err(err) => match stale {
+                // An early refresh failed, but the current token is still good: keep using it.
+                Some(token) if err.is_retryable() => {
                     tracing::warn!(error = %err, "Megaport token refresh failed; using the current token until it expires");
-                    Ok(cached.token.clone())
+                    self.state().retry_refresh_at = Some(Instant::now() + REFRESH_RETRY);
+                    Ok(token)
                 }
                 _ => Err(err),
             },
@@ -119,14 +175,15 @@ impl TokenSource {
     }
 
     /// Drops the cached token if it is still the one of `generation` (the one that got a 401).
-    pub(crate) async fn invalidate(&self, generation: u64) {
-        let mut state = self.state.lock().await;
+    pub(crate) fn invalidate(&self, generation: u64) {
+        let mut state = self.state();
         if state
             .cached
             .as_ref()
             .is_some_and(|c| c.token.generation == generation)
         {
             state.cached = None;
+            state.retry_refresh_at = None;
             tracing::debug!(
                 generation,
                 "Megaport access token rejected; will fetch a new one"
@@ -182,8 +239,9 @@ impl TokenSource {
                 status: 0,
                 message: "token response has no access_token".into(),
             })?;
-        // Megaport keys allow 5 min to 24 h; assume the shortest when the field is missing.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300).max(1));
+        // Megaport keys allow 5 min to 24 h; assume the shortest when the field is missing, and
+        // bound what we accept so a nonsensical value cannot overflow the clock.
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(300).clamp(1, 2 * 86_400));
         Ok((SecretString::from(token), lifetime))
     }
 }

@@ -66,8 +66,8 @@ struct Call<'a> {
     body: Option<Value>,
     idempotent: bool,
     authenticated: bool,
-    /// A secret the request carries (a service key), removed from any error.
-    redact: Option<&'a str>,
+    /// Service keys the request carries, removed (with their prefixes) from any error.
+    redact: Vec<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -81,7 +81,7 @@ impl<'a> Call<'a> {
             body: None,
             idempotent,
             authenticated: true,
-            redact: None,
+            redact: Vec::new(),
         }
     }
 
@@ -109,8 +109,13 @@ impl<'a> Call<'a> {
         self
     }
 
-    fn redacting(mut self, secret: &'a str) -> Self {
-        self.redact = Some(secret);
+    fn redacting(mut self, key: &'a str) -> Self {
+        self.redact.push(key);
+        self
+    }
+
+    fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
 }
@@ -129,6 +134,8 @@ impl MegaportClient {
             .user_agent(config.user_agent.clone())
             .timeout(config.request_timeout)
             .connect_timeout(Duration::from_secs(10))
+            // A redirect would resend a PUT or a buy somewhere else: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| MegaportError::Config(format!("cannot build the HTTP client: {e}")))?;
         let mut base_url = config.environment.base_url();
@@ -174,6 +181,7 @@ impl MegaportClient {
 
     fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
         let retry = &self.inner.retry;
+        let max_delay = retry.max_delay;
         ExponentialBuilder::default()
             .with_min_delay(retry.min_delay)
             .with_max_delay(retry.max_delay)
@@ -181,6 +189,8 @@ impl MegaportClient {
             .with_max_times(retry.max_retries)
             .with_jitter()
             .build()
+            // backon's jitter adds up to one more delay; keep the documented cap.
+            .map(move |delay| delay.min(max_delay))
     }
 
     /// Sends `call` with auth, rate limiting and retries, and decodes the envelope's `data`.
@@ -193,8 +203,22 @@ impl MegaportClient {
             attempt += 1;
             self.inner.limiter.acquire().await;
             let token = match call.authenticated {
-                true => Some(self.inner.auth.token().await?),
                 false => None,
+                true => match self.inner.auth.token().await {
+                    Ok(token) => Some(token),
+                    // The token endpoint is rate limited and fails like any other: back off.
+                    Err(err) if err.is_retryable() => match backoff.next() {
+                        Some(delay) => {
+                            if err.status() == Some(429) {
+                                self.inner.limiter.pause_for(delay);
+                            }
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                        None => return Err(err),
+                    },
+                    Err(err) => return Err(err),
+                },
             };
             let mut request = self
                 .inner
@@ -238,7 +262,7 @@ impl MegaportClient {
                         && let Some(token) = &token
                     {
                         refreshed_after_401 = true;
-                        self.inner.auth.invalidate(token.generation).await;
+                        self.inner.auth.invalidate(token.generation);
                         continue;
                     }
                     self.after_error(&call, response, &mut backoff).await
@@ -255,18 +279,10 @@ impl MegaportClient {
                     tokio::time::sleep(delay).await;
                 }
                 Next::Fail(err) => {
-                    return Err(match call.redact {
-                        // Megaport echoes keys, or their 8-character prefix (enough to look a
-                        // key up), in messages: remove both.
-                        Some(secret) => {
-                            let err = err.redact(secret);
-                            match secret.get(..8) {
-                                Some(prefix) if prefix.len() < secret.len() => err.redact(prefix),
-                                _ => err,
-                            }
-                        }
-                        None => err,
-                    });
+                    return Err(call
+                        .redact
+                        .iter()
+                        .fold(err, |err, key| err.redact_service_key(key)));
                 }
             }
         }
@@ -353,45 +369,49 @@ fn api_error(
     body: &[u8],
     header_trace: Option<String>,
 ) -> MegaportError {
-    let parsed: Option<serde_json::Map<String, Value>> = serde_json::from_slice(body).ok();
-    let (message, data, body_trace) = match parsed {
-        Some(mut map) => {
-            let message = match map.remove("message") {
-                Some(Value::String(m)) => m,
-                // A body that is JSON but not an envelope (e.g. `{"error": ...}`).
-                _ => String::from_utf8_lossy(body).chars().take(512).collect(),
-            };
-            let trace = map
-                .remove("trace_id")
-                .or_else(|| map.remove("traceId"))
-                .and_then(|v| v.as_str().map(str::to_owned));
-            (
-                message,
-                map.remove("data").and_then(ErrorData::from_value),
-                trace,
-            )
-        }
-        None => {
-            let text: String = String::from_utf8_lossy(body).chars().take(512).collect();
-            let message = if text.trim().is_empty() {
-                StatusCode::from_u16(status)
+    let raw = || -> String { String::from_utf8_lossy(body).chars().take(512).collect() };
+    let mut map: serde_json::Map<String, Value> = serde_json::from_slice(body).unwrap_or_default();
+    let (message, envelope) = match map.remove("message") {
+        Some(Value::String(m)) => (m, true),
+        // JSON that is not an envelope (e.g. `{"error": ...}`), or not JSON at all.
+        _ => {
+            let text = raw();
+            let text = match text.trim().is_empty() {
+                true => StatusCode::from_u16(status)
                     .ok()
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or("error")
-                    .to_owned()
-            } else {
-                text
+                    .to_owned(),
+                false => text,
             };
-            (message, None, None)
+            (text, false)
         }
     };
+    let body_trace = map
+        .remove("trace_id")
+        .or_else(|| map.remove("traceId"))
+        .and_then(|v| v.as_str().map(str::to_owned));
     MegaportError::Api {
         endpoint,
         status,
         message,
-        data,
+        data: map.remove("data").and_then(ErrorData::from_value),
         trace_id: header_trace.or(body_trace),
+        envelope,
     }
+}
+
+/// The service keys in an order (VXCs ordered with a key), to keep them out of errors.
+fn service_keys(items: &[OrderItem]) -> Vec<&str> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            OrderItem::Vxc(order) => Some(order),
+            _ => None,
+        })
+        .flat_map(|order| &order.associated_vxcs)
+        .filter_map(|line| line.service_key.as_ref().map(|k| k.expose()))
+        .collect()
 }
 
 /// `reqwest::Error::without_url` consumes the error; this is the by-reference equivalent for
@@ -427,7 +447,15 @@ impl MegaportApi for MegaportClient {
         if let Some(status) = provisioning_status {
             call = call.query("provisioningStatus", status);
         }
-        self.call(call).await
+        let products: Vec<Product> = self.call(call).await?;
+        // The filter's server-side semantics are undocumented: apply it here as well.
+        Ok(match provisioning_status {
+            Some(status) => products
+                .into_iter()
+                .filter(|p| p.provisioning_status.as_str().eq_ignore_ascii_case(status))
+                .collect(),
+            None => products,
+        })
     }
 
     async fn get_product(&self, product_uid: &str) -> Result<Product, MegaportError> {
@@ -534,17 +562,15 @@ impl MegaportApi for MegaportClient {
         items: &[OrderItem],
     ) -> Result<Vec<ValidatedItem>, MegaportError> {
         // Validation commits nothing, so it is safe to retry.
-        let call = Call::new(
+        let mut call = Call::new(
             Method::POST,
             "POST /v3/networkdesign/validate",
             vec!["v3", "networkdesign", "validate"],
         )
-        .json(&items)?;
-        self.call(Call {
-            idempotent: true,
-            ..call
-        })
-        .await
+        .json(&items)?
+        .idempotent();
+        call.redact.extend(service_keys(items));
+        self.call(call).await
     }
 
     async fn buy_network_design(
@@ -558,19 +584,18 @@ impl MegaportApi for MegaportClient {
             network_design: &'a [OrderItem],
             discount_codes: &'a [String],
         }
-        self.call(
-            Call::new(
-                Method::POST,
-                "POST /v4/networkdesign/buy",
-                vec!["v4", "networkdesign", "buy"],
-            )
-            .json(&Buy {
-                network_design: items,
-                discount_codes,
-            })?
-            .not_idempotent(),
+        let mut call = Call::new(
+            Method::POST,
+            "POST /v4/networkdesign/buy",
+            vec!["v4", "networkdesign", "buy"],
         )
-        .await
+        .json(&Buy {
+            network_design: items,
+            discount_codes,
+        })?
+        .not_idempotent();
+        call.redact.extend(service_keys(items));
+        self.call(call).await
     }
 
     async fn product_action(

@@ -107,6 +107,9 @@ pub enum MegaportError {
         data: Option<ErrorData>,
         /// The `Trace-Id` response header (or body field), for Megaport support.
         trace_id: Option<String>,
+        /// Whether the body was a Megaport envelope (a bare 404 from a proxy or a wrong base URL
+        /// is not evidence that an object is gone).
+        envelope: bool,
     },
     /// The token endpoint refused the credentials or answered with something unusable.
     #[error("Megaport authentication failed (HTTP {status}): {message}")]
@@ -173,8 +176,10 @@ impl MegaportError {
         }
     }
 
-    /// True when trying again later may succeed: rate limiting, gateway errors, maintenance,
-    /// transport failures. Validation, permission and not-found errors are not retryable.
+    /// True when trying again later may succeed: rate limiting, server and gateway errors,
+    /// maintenance, transport failures. Validation, permission and not-found errors are not.
+    /// (The client's own automatic retries are narrower: it does not repeat a call that got a
+    /// 500, because the request may have run; a controller may after re-reading state.)
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
@@ -184,11 +189,15 @@ impl MegaportError {
         }
     }
 
-    /// True when the object does not exist: 404, or the older 400
-    /// `Could not find a service with UID ...`.
+    /// True when the object does not exist: a 404 from the API (with its envelope), or the
+    /// older 400 `Could not find a service with UID ...`.
     pub fn is_not_found(&self) -> bool {
         match self {
-            Self::Api { status: 404, .. } => true,
+            Self::Api {
+                status: 404,
+                envelope,
+                ..
+            } => *envelope,
             Self::Api {
                 status: 400,
                 message,
@@ -227,8 +236,18 @@ impl MegaportError {
         }
     }
 
-    /// Replaces every occurrence of `secret` (e.g. the service key a request carried) in the
-    /// error's message and data. Used by calls that send a key, because Megaport echoes it.
+    /// Removes a service key the request carried from the error: the key and its
+    /// 8-character prefix (Megaport echoes either in messages, and a prefix is enough to look
+    /// a key up).
+    pub fn redact_service_key(self, key: &str) -> Self {
+        let redacted = self.redact(key);
+        match key.get(..8) {
+            Some(prefix) if prefix.len() < key.len() => redacted.redact(prefix),
+            _ => redacted,
+        }
+    }
+
+    /// Replaces every occurrence of `secret` in the error's message and data.
     pub fn redact(mut self, secret: &str) -> Self {
         if let Self::Api { message, data, .. } = &mut self {
             *message = redact_str(message, secret);
@@ -264,7 +283,34 @@ mod tests {
             message: message.into(),
             data: ErrorData::from_value(data),
             trace_id: Some("trace-1".into()),
+            envelope: true,
         }
+    }
+
+    #[test]
+    fn a_bare_404_is_not_proof_of_absence() {
+        let bare = MegaportError::Api {
+            endpoint: "GET /v2/product/{uid}",
+            status: 404,
+            message: "<html>Not Found</html>".into(),
+            data: None,
+            trace_id: None,
+            envelope: false,
+        };
+        assert!(!bare.is_not_found());
+    }
+
+    #[test]
+    fn service_key_prefix_is_redacted_too() {
+        let key = "5d3c2b1a-0f9e-4d8c-b7a6-112233445566";
+        let err = api(
+            404,
+            "Could not find service key [5d3c2b1a]",
+            json!(format!("key {key}")),
+        )
+        .redact_service_key(key);
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("5d3c2b1a"), "{shown}");
     }
 
     #[test]

@@ -530,8 +530,9 @@ pub struct ValidFor {
     pub end: Option<EpochMillis>,
 }
 
-/// A service key as the API returns it.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// A service key as the API returns it. Deliberately not `Serialize`: writing it anywhere
+/// would write the key; code that must (a Secret) takes [`ServiceKeyValue::expose`] explicitly.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceKey {
     /// The key (secret).

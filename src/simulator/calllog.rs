@@ -97,11 +97,12 @@ pub fn redact_query(query: &str) -> String {
         .join("&")
 }
 
-/// Redacts the `%3Fkey=...` form of a path.
+/// Redacts the `%3Fkey=...` form of a path (and its fully encoded `%3Fkey%3D...` variant):
+/// everything after the encoded `?` is dropped.
 pub fn redact_path(path: &str) -> String {
     let lower = path.to_ascii_lowercase();
     match lower.find("%3f") {
-        Some(i) => format!("{}{}", &path[..i + 3], redact_query(&path[i + 3..])),
+        Some(i) => format!("{}key=<redacted>", &path[..i + 3]),
         None => path.to_string(),
     }
 }
@@ -117,6 +118,10 @@ mod tests {
         assert_eq!(
             redact_path("/v2/service/key%3Fkey=106e38ae-eb59"),
             "/v2/service/key%3Fkey=<redacted>"
+        );
+        assert_eq!(
+            redact_path("/v2/service/key%3fkey%3D106e38ae-eb59"),
+            "/v2/service/key%3fkey=<redacted>"
         );
         assert_eq!(redact_path("/v2/products"), "/v2/products");
     }

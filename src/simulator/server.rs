@@ -187,7 +187,9 @@ fn client_id_of(shared: &Shared, headers: &axum::http::HeaderMap) -> Option<Stri
     if let Some(token) = api::bearer(headers) {
         return shared.world().token_client(token).map(str::to_string);
     }
-    api::basic(headers).map(|(id, _)| id)
+    api::basic(headers)
+        .map(|(id, _)| id)
+        .filter(|id| shared.world().is_client(id))
 }
 
 fn fault_response(spec: &super::faults::FaultSpec) -> Response<Body> {

@@ -288,10 +288,12 @@ pub struct Product {
 }
 
 impl Product {
-    /// The fastest VXC this product accepts: `maxVxcSpeed` when set, else the port speed.
+    /// The fastest VXC this product accepts: the lower of `maxVxcSpeed` and the port speed
+    /// (MVEs have no speed: their `maxVxcSpeed`, else 10 Gbps).
     pub fn vxc_speed_limit(&self) -> u32 {
         match (self.max_vxc_speed, self.speed) {
-            (Some(m), _) => m,
+            (Some(m), 0) => m,
+            (Some(m), s) => m.min(s),
             (None, 0) => 10_000,
             (None, s) => s,
         }
@@ -385,10 +387,9 @@ pub fn check_term(term: i64) -> Result<u32, ApiError> {
 pub fn require_write(caller: &Caller) -> Result<(), ApiError> {
     match caller.role {
         Role::CompanyAdmin => Ok(()),
-        Role::ReadOnly => Err(ApiError::forbidden(format!(
-            "API key {} has the Read Only role and may not make changes",
-            caller.client_id
-        ))),
+        Role::ReadOnly => Err(ApiError::forbidden(
+            "This API key has the Read Only role and may not make changes".to_string(),
+        )),
     }
 }
 
@@ -825,6 +826,12 @@ impl World {
     }
 
     // ---------------------------------------------------------------- auth
+
+    /// Whether `client_id` names an API key of the scenario (the call log records only those,
+    /// so a secret pasted into the id field never lands in it).
+    pub fn is_client(&self, client_id: &str) -> bool {
+        self.clients.iter().any(|c| c.client_id == client_id)
+    }
 
     /// Client-credentials grant: a token and its lifetime (s), or 401 `invalid_client`.
     pub fn issue_token(
