@@ -704,6 +704,8 @@ impl World {
                         p.status = status::CONFIGURED.into();
                     }
                 }
+                // Cancelled while provisioning: keep the anchor so UN_CANCEL resumes it.
+                status::CANCELLED => {}
                 _ => p.provisioning_since = None,
             }
         }
@@ -1702,6 +1704,24 @@ mod tests {
         w.tick(60_000);
         assert_eq!(w.products[0].status, status::LIVE);
         assert_eq!(w.products[0].live_date, Some(60_000));
+    }
+
+    #[test]
+    fn uncancel_resumes_provisioning() {
+        let mut w = world();
+        let a = admin(&w);
+        let uid = w.products[0].uid.clone();
+        w.products[0].status = status::DEPLOYABLE.into();
+        w.products[0].provisioning_since = Some(0);
+        w.product_action(&a, &uid, "CANCEL", false, 1_000)
+            .expect("cancel");
+        w.tick(90_000);
+        assert_eq!(w.products[0].status, status::CANCELLED);
+        w.product_action(&a, &uid, "UN_CANCEL", false, 90_000)
+            .expect("restore");
+        assert_eq!(w.products[0].status, status::DEPLOYABLE);
+        w.tick(90_001);
+        assert_eq!(w.products[0].status, status::LIVE);
     }
 
     #[test]
