@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: all build test lint unit e2e control-plane down demo simulator clean
+.PHONY: all build test lint unit e2e crds control-plane down demo simulator clean
 
 all: build
 
@@ -19,6 +19,10 @@ lint:
 
 unit:
 	$(CARGO) test --all-targets
+
+## Regenerate crds/ from the Rust types (a unit test fails when they drift).
+crds:
+	$(CARGO) run --quiet -- crd --dir crds
 
 ## End-to-end tests: builds them first (so the compile does not starve the control plane),
 ## then runs them with a fresh control plane that is always stopped afterwards.

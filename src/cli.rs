@@ -28,8 +28,18 @@ pub struct Cli {
 /// What to run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the CustomResourceDefinitions as YAML (or write one file per CRD with --dir).
+    Crd(CrdArgs),
     /// Serve the Megaport API simulator (API and token endpoint on one address).
     Simulator(SimulatorArgs),
+}
+
+/// Arguments of `megaport-operator crd`.
+#[derive(Debug, Args)]
+pub struct CrdArgs {
+    /// Write `<plural>.<group>.yaml` files into this directory instead of printing.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `megaport-operator simulator`.
@@ -49,6 +59,19 @@ pub struct SimulatorArgs {
         default_value = "quantumgpu"
     )]
     pub scenario: String,
+}
+
+/// `megaport-operator crd`: prints every CRD as a multi-document YAML stream, or writes one
+/// file each into `--dir`.
+pub fn print_crds(args: &CrdArgs) -> anyhow::Result<()> {
+    for crd in crate::crd::all() {
+        let yaml = crate::crd::to_yaml(&crd)?;
+        match &args.dir {
+            Some(dir) => std::fs::write(dir.join(crate::crd::file_name(&crd)), yaml)?,
+            None => print!("---\n{yaml}"),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod onramp_region;
 mod support;
