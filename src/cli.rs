@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::megaport::{ClientConfig, Credentials, Environment, MegaportError};
 use crate::telemetry::LogFormat;
 
 /// Kubernetes operator for Megaport service keys, on-ramp regions and saved configurations.
@@ -32,6 +33,98 @@ pub enum Command {
     Crd(CrdArgs),
     /// Serve the Megaport API simulator (API and token endpoint on one address).
     Simulator(SimulatorArgs),
+    /// Where the provider can sell: countries → metros → on-ramps, from live Megaport products.
+    Catalog(CatalogArgs),
+}
+
+/// How to reach Megaport. Credentials come from MEGAPORT_ACCESS_KEY / MEGAPORT_SECRET_KEY.
+#[derive(Clone, Debug, Args)]
+pub struct MegaportArgs {
+    /// Megaport environment (ignored when --megaport-base-url is given).
+    #[arg(long, env = "MEGAPORT_ENVIRONMENT", value_enum, default_value_t = MegaportEnvironment::Production)]
+    pub megaport_environment: MegaportEnvironment,
+    /// A custom API base URL, e.g. the simulator's. Needs --megaport-token-url.
+    #[arg(long, env = "MEGAPORT_BASE_URL", requires = "megaport_token_url")]
+    pub megaport_base_url: Option<String>,
+    /// The OAuth2 token URL that goes with --megaport-base-url.
+    #[arg(long, env = "MEGAPORT_TOKEN_URL", requires = "megaport_base_url")]
+    pub megaport_token_url: Option<String>,
+    /// Sustained Megaport API requests per second, shared by every caller in the process.
+    #[arg(long, env = "MEGAPORT_REQUESTS_PER_SECOND", default_value_t = 10)]
+    pub megaport_requests_per_second: u32,
+    /// Burst above the sustained rate.
+    #[arg(long, env = "MEGAPORT_BURST", default_value_t = 20)]
+    pub megaport_burst: u32,
+}
+
+/// Named Megaport environments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MegaportEnvironment {
+    /// api.megaport.com
+    Production,
+    /// api-staging.megaport.com (reset from production every 24 h)
+    Staging,
+}
+
+impl MegaportArgs {
+    /// The client configuration these flags and the credential variables describe.
+    pub fn client_config(&self) -> Result<ClientConfig, MegaportError> {
+        let environment = match (&self.megaport_base_url, &self.megaport_token_url) {
+            (Some(base), Some(token)) => Environment::custom(base, token)?,
+            _ => match self.megaport_environment {
+                MegaportEnvironment::Production => Environment::Production,
+                MegaportEnvironment::Staging => Environment::Staging,
+            },
+        };
+        let mut config = ClientConfig::new(environment, Credentials::from_env()?);
+        config.requests_per_second = self.megaport_requests_per_second;
+        config.burst = self.megaport_burst;
+        Ok(config)
+    }
+}
+
+/// Arguments of `megaport-operator catalog`.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// What to list.
+    #[command(subcommand)]
+    pub view: CatalogView,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub megaport: MegaportArgs,
+}
+
+/// The catalog's views.
+#[derive(Clone, Debug, Subcommand)]
+pub enum CatalogView {
+    /// Countries with live on-ramps.
+    Countries,
+    /// Metros with live on-ramps.
+    Metros {
+        /// Only metros in this country (as Megaport writes it, e.g. USA).
+        #[arg(long)]
+        country: Option<String>,
+    },
+    /// On-ramps with location, zone, speed, usage and whether they can take a connection.
+    Onramps {
+        /// Only on-ramps in this country.
+        #[arg(long)]
+        country: Option<String>,
+        /// Only on-ramps in this metro.
+        #[arg(long)]
+        metro: Option<String>,
+    },
+}
+
+/// Output formats of listing commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for programs.
+    Json,
 }
 
 /// Arguments of `megaport-operator crd`.

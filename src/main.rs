@@ -11,6 +11,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Crd(args) => megaport_operator::cli::print_crds(&args)?,
         Command::Simulator(args) => megaport_operator::simulator::run(args).await?,
+        Command::Catalog(args) => megaport_operator::catalog::run(args).await?,
     }
     Ok(())
 }
