@@ -29,6 +29,8 @@ pub struct Cli {
 /// What to run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the controllers (the operator).
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD with --dir).
     Crd(CrdArgs),
     /// Serve the Megaport API simulator (API and token endpoint on one address).
@@ -81,6 +83,21 @@ impl MegaportArgs {
         config.burst = self.megaport_burst;
         Ok(config)
     }
+}
+
+/// Arguments of `megaport-operator run`. Kubernetes access comes from the in-cluster
+/// ServiceAccount or KUBECONFIG.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub megaport: MegaportArgs,
+    /// Longest age of the shared Megaport products snapshot before one refresh is made
+    /// (one `GET /v2/products` per period for the whole operator).
+    #[arg(long, env = "PRODUCTS_REFRESH_SECONDS", default_value_t = 300)]
+    pub products_refresh_seconds: u64,
+    /// Reconciles running at once per controller.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
 }
 
 /// Arguments of `megaport-operator catalog`.

@@ -4,18 +4,22 @@
 //! Module map (one responsibility each):
 //! - [`catalog`]: the `catalog` command (countries → metros → on-ramps) as tables or JSON.
 //! - [`cli`]: the command line (`run`, `simulator`, ...); parsing only.
+//! - [`controller`]: the controllers and their shared state (Megaport products cache).
 //! - [`crd`]: the custom resources (types, schemas, CEL rules); no IO.
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
+//! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
 //! - [`simulator`]: a stateful, faithful simulator of the Megaport API for tests, demos and CI.
 //! - [`telemetry`]: logging setup.
 //! - [`tls`]: the single TLS provider (rustls + ring) shared by every HTTP client.
 
 pub mod catalog;
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod megaport;
 pub mod onramp;
+pub mod run;
 pub mod simulator;
 pub mod telemetry;
 pub mod tls;

@@ -9,6 +9,7 @@ async fn main() -> anyhow::Result<()> {
     megaport_operator::tls::install_default_provider();
     megaport_operator::telemetry::init(cli.log_format, &cli.log_level);
     match cli.command {
+        Command::Run(args) => megaport_operator::run::run(args).await?,
         Command::Crd(args) => megaport_operator::cli::print_crds(&args)?,
         Command::Simulator(args) => megaport_operator::simulator::run(args).await?,
         Command::Catalog(args) => megaport_operator::catalog::run(args).await?,

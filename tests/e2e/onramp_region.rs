@@ -114,3 +114,201 @@ async fn bad_specs_are_rejected_with_clear_messages() {
         .await
         .unwrap();
 }
+
+/// The controller, run in-process as the operator's ServiceAccount identity bound only to
+/// `deploy/rbac.yaml`, against the simulator's QuantumGPU world.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use kube::api::ListParams;
+    use megaport_operator::controller::{self, Settings};
+    use megaport_operator::crd::conditions;
+    use megaport_operator::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
+    use megaport_operator::simulator::{self, Scenario, quantumgpu};
+
+    use crate::support::eventually;
+
+    let admin = support::client(Identity::Admin).await;
+    support::install_project_crds(&admin).await;
+    support::apply_file(&admin, "deploy/rbac.yaml").await;
+    let operator = support::client(Identity::Operator).await;
+    // RBAC bindings take effect asynchronously.
+    eventually(
+        "the operator role to take effect",
+        Duration::from_secs(15),
+        || async {
+            Api::<OnRampRegion>::all(operator.clone())
+                .list(&ListParams::default().limit(1))
+                .await
+                .ok()
+        },
+    )
+    .await;
+
+    let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let env = Environment::custom(&sim.base_url(), &sim.token_url()).unwrap();
+    let creds = Credentials::new(
+        quantumgpu::PROVIDER_ADMIN_ID,
+        quantumgpu::PROVIDER_ADMIN_SECRET,
+    );
+    let megaport = Arc::new(MegaportClient::new(ClientConfig::new(env, creds)).unwrap());
+    let settings = Settings {
+        products_refresh: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator_task = tokio::spawn(controller::run(operator, megaport, settings, async move {
+        let _ = stopped.await;
+    }));
+
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let api: Api<OnRampRegion> = Api::all(admin.clone());
+    let name = |base: &str| format!("{base}-{suffix}");
+    let locations = |ids: &[i64]| OnRampMatch {
+        location_ids: Some(ids.to_vec()),
+        ..OnRampMatch::default()
+    };
+    let countries = |c: &[&str]| OnRampMatch {
+        countries: Some(c.iter().map(|s| s.to_string()).collect()),
+        ..OnRampMatch::default()
+    };
+    let regions = [
+        region(&name("us-west"), locations(&[59, 60]), None),
+        region(&name("us"), countries(&["USA"]), None),
+        region(&name("anz"), countries(&["Australia"]), None),
+        region(&name("nowhere"), countries(&["Narnia"]), None),
+        region(&name("us-west-b"), locations(&[59, 60]), None),
+        region(&name("us-west-c"), locations(&[59, 60]), None),
+    ];
+    for r in &regions {
+        api.create(&PostParams::default(), r).await.unwrap();
+    }
+    let status_of = |base: &'static str| {
+        let api = api.clone();
+        let full = name(base);
+        move || {
+            let api = api.clone();
+            let full = full.clone();
+            async move {
+                api.get(&full)
+                    .await
+                    .ok()
+                    .and_then(|r| r.status)
+                    .filter(|s| s.observed_generation.is_some())
+            }
+        }
+    };
+
+    // US-West: the two Los Angeles ports, blue and red.
+    let us_west = eventually(
+        "US-West to resolve",
+        Duration::from_secs(30),
+        status_of("us-west"),
+    )
+    .await;
+    assert!(
+        conditions::is_true(&us_west.conditions, "Ready"),
+        "{:?}",
+        us_west.conditions
+    );
+    assert!(conditions::is_true(
+        &us_west.conditions,
+        "DiversityAvailable"
+    ));
+    let mut found: Vec<(i64, String)> = us_west
+        .on_ramps
+        .iter()
+        .map(|o| (o.location_id.unwrap(), o.diversity_zone.clone().unwrap()))
+        .collect();
+    found.sort();
+    assert_eq!(found, [(59, "blue".to_string()), (60, "red".to_string())]);
+    assert_eq!(us_west.diversity_zones, ["blue", "red"]);
+
+    // The not-LIVE port and the vxcPermitted=false port are listed, not eligible, with the reason.
+    let us = eventually("USA to resolve", Duration::from_secs(30), status_of("us")).await;
+    let ny_blue = us
+        .on_ramps
+        .iter()
+        .find(|o| o.product_uid == quantumgpu::PORT_NYC_THC_BLUE)
+        .unwrap();
+    assert!(!ny_blue.eligible);
+    assert!(ny_blue.reason.as_deref().unwrap().contains("not LIVE"));
+    let anz = eventually("ANZ to resolve", Duration::from_secs(30), status_of("anz")).await;
+    let mgmt = anz
+        .on_ramps
+        .iter()
+        .find(|o| o.product_uid == quantumgpu::PORT_SYD_GSW_MGMT)
+        .unwrap();
+    assert!(
+        !mgmt.eligible
+            && mgmt
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("vxcPermitted is false")
+    );
+
+    // A region matching nothing says so.
+    let nowhere = eventually(
+        "the empty region to resolve",
+        Duration::from_secs(30),
+        status_of("nowhere"),
+    )
+    .await;
+    let ready = conditions::find(&nowhere.conditions, "Ready").unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "NoMatchingOnRamps")
+    );
+
+    // Products are read once per refresh period for all six regions, not once per region.
+    let control = sim.control();
+    let before = control.counter("GET /v2/products").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let calls = control.counter("GET /v2/products").await.unwrap() - before;
+    assert!(
+        calls <= 7,
+        "{calls} product lists in 5 s for 6 regions at a 1 s period"
+    );
+
+    // The status follows Megaport: LA1 leaves LIVE, US-West loses diversity.
+    control
+        .set_product_status(quantumgpu::PORT_LAX_EQ1_BLUE, "CONFIGURED")
+        .await
+        .unwrap();
+    let changed = eventually(
+        "US-West to notice LA1 is not LIVE",
+        Duration::from_secs(30),
+        || async {
+            let s = status_of("us-west")().await?;
+            (!conditions::is_true(&s.conditions, "DiversityAvailable")).then_some(s)
+        },
+    )
+    .await;
+    assert!(
+        conditions::is_true(&changed.conditions, "Ready"),
+        "CoreSite LA1 is still eligible"
+    );
+    let la1 = changed
+        .on_ramps
+        .iter()
+        .find(|o| o.location_id == Some(59))
+        .unwrap();
+    assert!(!la1.eligible);
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), operator_task)
+        .await
+        .expect("operator stops")
+        .unwrap();
+    for r in &regions {
+        let _ = api
+            .delete(r.metadata.name.as_deref().unwrap(), &Default::default())
+            .await;
+    }
+    sim.shutdown().await;
+}

@@ -14,6 +14,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, Config};
+use serde::Deserialize;
 
 /// The field manager used by test setup.
 pub const FIELD_MANAGER: &str = "megaport-e2e";
@@ -176,5 +177,45 @@ impl Drop for TestNamespace {
             });
         })
         .join();
+    }
+}
+
+/// Applies every document of a YAML file (paths relative to the repository) with server-side
+/// apply as the admin, e.g. `deploy/rbac.yaml`.
+#[allow(dead_code)]
+pub async fn apply_file(admin: &Client, relative: &str) {
+    use kube::api::DynamicObject;
+    use kube::discovery::{ApiResource, Discovery, Scope};
+    let path = format!("{}/{relative}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let discovery = Discovery::new(admin.clone())
+        .run()
+        .await
+        .expect("API discovery");
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_yaml::Value::deserialize(doc).expect("YAML document");
+        if value.is_null() {
+            continue;
+        }
+        let obj: DynamicObject = serde_yaml::from_value(value).expect("a Kubernetes object");
+        let types = obj.types.clone().expect("apiVersion and kind");
+        let gvk = kube::core::GroupVersionKind::try_from(&types).expect("group/version/kind");
+        let (resource, caps): (ApiResource, _) = discovery.resolve_gvk(&gvk).expect("known kind");
+        let name = obj.metadata.name.clone().expect("name");
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Cluster => Api::all_with(admin.clone(), &resource),
+            Scope::Namespaced => Api::namespaced_with(
+                admin.clone(),
+                obj.metadata.namespace.as_deref().unwrap_or("default"),
+                &resource,
+            ),
+        };
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {} {name}: {e}", types.kind));
     }
 }

@@ -1,0 +1,55 @@
+//! `megaport-operator run`: builds the Kubernetes and Megaport clients from the flags and runs
+//! the controllers until SIGTERM or Ctrl-C. All wiring, no decisions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cli::RunArgs;
+use crate::controller::{self, Settings};
+use crate::megaport::MegaportClient;
+
+/// Runs the operator.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
+    let megaport = MegaportClient::new(args.megaport.client_config()?)?;
+    let settings = Settings {
+        products_refresh: Duration::from_secs(args.products_refresh_seconds.max(1)),
+        concurrency: args.concurrency.max(1),
+        ..Settings::default()
+    };
+    tracing::info!(
+        products_refresh_s = settings.products_refresh.as_secs(),
+        concurrency = settings.concurrency,
+        "starting megaport-operator"
+    );
+    controller::run(client, Arc::new(megaport), settings, shutdown_signal()).await;
+    tracing::info!("megaport-operator stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
