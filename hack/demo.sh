@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: builds what is missing, starts a local Kubernetes control plane (etcd,
 # kube-apiserver, kube-controller-manager; built from the Go module proxy on first use and cached
-# under ~/.cache) and the Megaport simulator with the QuantumGPU scenario, then walks through the
-# seed workflow with the API client (examples/api_tour.rs). Everything it starts is stopped on exit.
+# under ~/.cache) and the Megaport simulator with the QuantumGPU scenario, then shows the catalog,
+# the operator resolving QuantumGPU's regions (examples/quantumgpu/), and a customer using a
+# service key (examples/api_tour.rs). Everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+indent() { sed 's/^/   /'; }
 
 if [ -z "${HARNESS_DIR:-}" ]; then
   say "Building megaport-operator (the first run compiles dependencies: a few minutes)"
@@ -16,32 +18,59 @@ if [ -z "${HARNESS_DIR:-}" ]; then
 fi
 
 kubectl_bin=$(command -v kubectl.1.33 || ls /usr/lib/google-cloud-sdk/bin/kubectl.1.33 2>/dev/null || command -v kubectl || true)
-if [ -n "$kubectl_bin" ]; then
-  say "Kubernetes is up: $KUBE_APISERVER_URL"
-  "$kubectl_bin" --kubeconfig "$KUBECONFIG_ADMIN" version 2>/dev/null | sed 's/^/   /'
-  printf '   can the operator identity list secrets before its ClusterRole exists? %s\n' \
-    "$("$kubectl_bin" --kubeconfig "$KUBECONFIG_OPERATOR" auth can-i list secrets -A 2>/dev/null || true)"
-fi
+[ -n "$kubectl_bin" ] || { echo "demo: kubectl is needed to show the cluster (Google's kubectl package)" >&2; exit 1; }
+k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+bin=./target/debug/megaport-operator
+
+say "Kubernetes is up: $KUBE_APISERVER_URL"
+k version 2>/dev/null | indent
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-log=$(mktemp -t megaport-sim.XXXXXX.log)
-./target/debug/megaport-operator simulator --listen "127.0.0.1:$port" --scenario quantumgpu >"$log" 2>&1 &
+simlog=$(mktemp -t megaport-sim.XXXXXX.log)
+oplog=$(mktemp -t megaport-operator.XXXXXX.log)
+"$bin" simulator --listen "127.0.0.1:$port" --scenario quantumgpu >"$simlog" 2>&1 &
 sim=$!
-trap 'kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true' EXIT
-
+op=
+cleanup() {
+  for pid in $op $sim; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$port/v3/locations" >/dev/null 2>&1 && break
   sleep 0.1
 done
-say "Megaport simulator (scenario quantumgpu) on http://127.0.0.1:$port (log: $log)"
+say "Megaport simulator (scenario quantumgpu) on http://127.0.0.1:$port (log: $simlog)"
 
 export MEGAPORT_BASE_URL="http://127.0.0.1:$port" MEGAPORT_TOKEN_URL="http://127.0.0.1:$port/oauth2/token"
 # The simulator's documented demo credentials (docs/simulator.md); not real Megaport keys.
 export MEGAPORT_ACCESS_KEY=qgpu-admin MEGAPORT_SECRET_KEY=qgpu-admin-secret-5f2a9c
 export CUSTOMER_ACCESS_KEY=acme-admin CUSTOMER_SECRET_KEY=acme-admin-secret-3b7c11
-./target/debug/examples/api_tour
 
-say "API calls the tour made (from the simulator's counters):"
+say "Where can QuantumGPU sell? (megaport-operator catalog)"
+echo "   \$ megaport-operator catalog countries"; "$bin" catalog countries | indent
+echo "   \$ megaport-operator catalog metros --country USA"; "$bin" catalog metros --country USA | indent
+echo "   \$ megaport-operator catalog onramps"; "$bin" catalog onramps | indent
+
+say "Installing the CRDs and the operator's ClusterRole; starting the operator under that role"
+k apply -f crds/ | indent
+k apply -f deploy/rbac.yaml | indent
+KUBECONFIG="$KUBECONFIG_OPERATOR" PRODUCTS_REFRESH_SECONDS=5 "$bin" run >"$oplog" 2>&1 &
+op=$!
+echo "   operator pid $op (log: $oplog)"
+
+say "Applying QuantumGPU's regions (examples/quantumgpu/regions.yaml)"
+k apply -f examples/quantumgpu/regions.yaml | indent
+k wait --for=condition=Ready orr/us-west orr/us-east orr/uk orr/japan orr/australia --timeout=60s | indent
+echo "   \$ kubectl get orr -o wide"; k get orr -o wide | indent
+echo "   \$ kubectl get orr us-west  (on-ramps, zone, usage, eligibility)"
+k get orr us-west -o jsonpath='{range .status.onRamps[*]}{.name}{"\t"}{.location}{"\t"}zone={.diversityZone}{"\t"}vxcs={.connections}{"\t"}used={.utilisationPercent}%{"\t"}eligible={.eligible}{"\n"}{end}' | indent
+echo "   \$ kubectl get orr australia  (one port does not accept VXCs)"
+k get orr australia -o jsonpath='{range .status.onRamps[*]}{.name}{"\t"}eligible={.eligible}{"\t"}{.reason}{"\n"}{end}' | indent
+
+say "A customer uses a service key (API tour; service keys from the operator come next)"
+./target/debug/examples/api_tour | indent
+
+say "Megaport API calls made, from the simulator's counters (one product list per refresh for all regions):"
 curl -fsS "http://127.0.0.1:$port/_sim/counters" |
   python3 -c 'import json,sys; [print(f"   {v:>3}  {k}") for k,v in sorted(json.load(sys.stdin)["counters"].items())]'
-say "Done. The control plane and the simulator are stopped now."
+say "Done. The operator, the simulator and the control plane are stopped now."
