@@ -104,7 +104,17 @@ pub fn desired_status(
     let generation = region.meta().generation;
     OnRampRegionStatus {
         observed_generation: generation,
-        conditions: conditions::merge(previous, &[ready, diversity], generation, &Time(now)),
+        conditions: conditions::merge(
+            previous,
+            &[
+                ready,
+                diversity,
+                Desired::no(types::RECONCILING, "Resolved", ""),
+                Desired::no(types::STALLED, "Resolved", ""),
+            ],
+            generation,
+            &Time(now),
+        ),
         on_ramps: view.on_ramps.clone(),
         eligible_count: Some(u32::try_from(eligible.len()).unwrap_or(u32::MAX)),
         diversity_zones: view.zones.clone(),
@@ -112,6 +122,35 @@ pub fn desired_status(
         effective: Some(view.effective.clone()),
         last_sync_time: Some(Time(synced_at)),
     }
+}
+
+/// The status while Megaport cannot be read: what was known stays, `Reconciling` says why
+/// it may be stale, and a region never resolved yet gets `Ready=False` (pure).
+pub fn unavailable_status(
+    region: &OnRampRegion,
+    error: &str,
+    now: jiff::Timestamp,
+) -> OnRampRegionStatus {
+    let mut status = region.status.clone().unwrap_or_default();
+    let mut desired = vec![Desired::yes(
+        types::RECONCILING,
+        "MegaportUnavailable",
+        format!("cannot read Megaport products, retrying: {error}"),
+    )];
+    if conditions::find(&status.conditions, types::READY).is_none() {
+        desired.push(Desired::no(
+            types::READY,
+            "MegaportUnavailable",
+            "waiting for the first Megaport product list",
+        ));
+    }
+    status.conditions = conditions::merge(
+        &status.conditions,
+        &desired,
+        region.meta().generation,
+        &Time(now),
+    );
+    status
 }
 
 /// Whether two statuses differ in anything but their timestamps.
@@ -130,8 +169,24 @@ fn meaningfully_different(a: &OnRampRegionStatus, b: &OnRampRegionStatus) -> boo
 /// Reconciles one region.
 pub async fn reconcile(region: Arc<OnRampRegion>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = region.name_any();
+    let api: Api<OnRampRegion> = Api::all(ctx.client.clone());
     // Observe.
-    let snapshot = ctx.products.get().await.map_err(Error::Megaport)?;
+    let snapshot = match ctx.products.get().await {
+        Ok(snapshot) => snapshot,
+        Err(err) => {
+            let status = unavailable_status(&region, &err.to_string(), jiff::Timestamp::now());
+            if region.status.as_ref() != Some(&status) {
+                let patch = Patch::Merge(json!({ "status": status }));
+                if let Err(e) = api
+                    .patch_status(&name, &PatchParams::default(), &patch)
+                    .await
+                {
+                    tracing::warn!(region = %name, error = %e, "could not record the Megaport outage in status");
+                }
+            }
+            return Err(Error::Megaport(err));
+        }
+    };
     // Decide.
     let view = onramp::evaluate(&region.spec, &snapshot.products);
     let status = desired_status(
@@ -145,7 +200,6 @@ pub async fn reconcile(region: Arc<OnRampRegion>, ctx: Arc<Context>) -> Result<A
         !meaningfully_different(current, &status) && current.last_sync_time == status.last_sync_time
     });
     if !unchanged {
-        let api: Api<OnRampRegion> = Api::all(ctx.client.clone());
         api.patch_status(
             &name,
             &PatchParams::default(),
@@ -309,6 +363,43 @@ mod tests {
             (d.status.as_str(), d.reason.as_str()),
             ("False", "SingleZone")
         );
+    }
+
+    #[test]
+    fn megaport_outage_shows_reconciling_and_recovery_clears_it() {
+        let now = jiff::Timestamp::from_second(100).unwrap();
+        let fresh = unavailable_status(
+            &region(),
+            "Megaport API GET /v2/products returned HTTP 503",
+            now,
+        );
+        assert!(conditions::is_true(&fresh.conditions, types::RECONCILING));
+        assert_eq!(
+            condition(&fresh, types::READY).reason,
+            "MegaportUnavailable"
+        );
+
+        let mut resolved = region();
+        resolved.status = Some(desired_status(
+            &resolved,
+            &view(vec![on_ramp("la1", "blue", None)]),
+            now,
+            now,
+        ));
+        let mut outage = resolved.clone();
+        outage.status = Some(unavailable_status(&resolved, "HTTP 503", now));
+        let s = outage.status.as_ref().unwrap();
+        assert!(conditions::is_true(&s.conditions, types::RECONCILING));
+        assert_eq!(
+            condition(s, types::READY).status,
+            "True",
+            "what was known stays"
+        );
+        assert_eq!(s.on_ramps.len(), 1);
+
+        let recovered =
+            desired_status(&outage, &view(vec![on_ramp("la1", "blue", None)]), now, now);
+        assert!(conditions::find(&recovered.conditions, types::RECONCILING).is_none());
     }
 
     #[test]

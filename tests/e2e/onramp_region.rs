@@ -300,6 +300,37 @@ async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
         .unwrap();
     assert!(!la1.eligible);
 
+    // Megaport down: the region says so (Reconciling) and keeps what it knew; recovery clears it.
+    control
+        .inject_fault(&simulator::FaultSpec::status(503).path("/v2/products"))
+        .await
+        .unwrap();
+    let outage = eventually(
+        "US-West to report the outage",
+        Duration::from_secs(60),
+        || async {
+            let s = status_of("us-west")().await?;
+            conditions::is_true(&s.conditions, "Reconciling").then_some(s)
+        },
+    )
+    .await;
+    let reconciling = conditions::find(&outage.conditions, "Reconciling").unwrap();
+    assert_eq!(reconciling.reason, "MegaportUnavailable");
+    assert!(
+        reconciling.message.contains("503"),
+        "{}",
+        reconciling.message
+    );
+    assert_eq!(outage.on_ramps.len(), 2);
+    control.clear_faults().await.unwrap();
+    eventually("US-West to recover", Duration::from_secs(90), || async {
+        let s = status_of("us-west")().await?;
+        conditions::find(&s.conditions, "Reconciling")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), operator_task)
         .await
