@@ -682,16 +682,7 @@ mod tests {
         World::from_scenario(&Scenario::quantumgpu()).expect("world")
     }
     fn caller(w: &World, id: &str) -> Caller {
-        let c = w
-            .clients
-            .iter()
-            .find(|c| c.client_id == id)
-            .expect("client");
-        Caller {
-            client_id: id.into(),
-            company_uid: c.company_uid.clone(),
-            role: c.role,
-        }
+        w.test_caller(id)
     }
     fn key(w: &mut World, single: bool, vlan: Option<i64>, pre: Option<bool>) -> String {
         let a = caller(w, "qgpu-admin");

@@ -835,6 +835,21 @@ impl World {
         self.clients.iter().any(|c| c.client_id == client_id)
     }
 
+    /// The caller an API key of the scenario acts as (unit tests of the rules).
+    #[cfg(test)]
+    pub(crate) fn test_caller(&self, client_id: &str) -> Caller {
+        let c = self
+            .clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+            .expect("scenario client");
+        Caller {
+            client_id: client_id.into(),
+            company_uid: c.company_uid.clone(),
+            role: c.role,
+        }
+    }
+
     /// Client-credentials grant: a token and its lifetime (s), or 401 `invalid_client`.
     pub fn issue_token(
         &mut self,
@@ -1502,16 +1517,7 @@ mod tests {
         caller(w, "qgpu-admin")
     }
     fn caller(w: &World, id: &str) -> Caller {
-        let c = w
-            .clients
-            .iter()
-            .find(|c| c.client_id == id)
-            .expect("client");
-        Caller {
-            client_id: id.into(),
-            company_uid: c.company_uid.clone(),
-            role: c.role,
-        }
+        w.test_caller(id)
     }
     fn create(vlan: Option<i64>, single: bool, speed: Option<i64>) -> KeyCreate {
         KeyCreate {
