@@ -15,7 +15,7 @@
 # How: k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces the 31 staging modules with
 # ./staging paths, and replace lines of dependencies are ignored). So a throw-away wrapper module
 # requires k8s.io/kubernetes@vX.Y.Z and replaces every staging module k8s.io/<m> with its published
-# k8s.io/<m>@v0.Y.Z. etcd's server module has no usable replace problem (its requires are real tags),
+# k8s.io/<m>@v0.Y.Z. etcd's server module needs no replaces (its requires name real tags),
 # so a second wrapper just requires go.etcd.io/etcd/server/v3. Progress goes to stderr; the only
 # stdout line is the binary directory.
 set -euo pipefail

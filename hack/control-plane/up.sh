@@ -19,6 +19,8 @@
 #                             (default: the output of hack/control-plane/build.sh, which builds or
 #                             reuses the cached binaries)
 #          APISERVER_TIMEOUT  seconds to wait for /readyz (default 60)
+#          KCM_CONTROLLERS    kube-controller-manager --controllers (default
+#                             garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller)
 #          ETCD_LOG_LEVEL (default warn), APISERVER_VERBOSITY / KCM_VERBOSITY (klog -v, default 0)
 #
 # Each process runs in its own session/process group (setsid), detached from the caller's
@@ -246,14 +248,17 @@ wait_for kube-apiserver "kube-apiserver /readyz ok" "${PID[kube-apiserver]}" "$A
 APISERVER_READY_S=$(since "$T_API")
 wait_for kube-apiserver "namespace default exists" "${PID[kube-apiserver]}" 30 default_ns_exists
 
-# Only the controllers the tests need: ownerReference garbage collection and namespace deletion.
+# Only the controllers the tests need: ownerReference garbage collection, namespace deletion, and
+# ClusterRole aggregation (without it the built-in admin/edit/view ClusterRoles, and any role
+# labelled rbac.authorization.k8s.io/aggregate-to-*, have no rules at all).
+KCM_CONTROLLERS=${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller}
 start kube-controller-manager "$BIN/kube-controller-manager" \
   --v="${KCM_VERBOSITY:-0}" \
   --kubeconfig="$RUN/kubeconfig/controller-manager.kubeconfig" \
   --authentication-kubeconfig="$RUN/kubeconfig/controller-manager.kubeconfig" \
   --authentication-skip-lookup=true \
   --authorization-kubeconfig="$RUN/kubeconfig/controller-manager.kubeconfig" \
-  --controllers=garbage-collector-controller,namespace-controller \
+  --controllers="$KCM_CONTROLLERS" \
   --leader-elect=false \
   --use-service-account-credentials=false \
   --bind-address=127.0.0.1 \
