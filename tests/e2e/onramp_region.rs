@@ -228,6 +228,26 @@ async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
     assert_eq!(found, [(59, "blue".to_string()), (60, "red".to_string())]);
     assert_eq!(us_west.diversity_zones, ["blue", "red"]);
 
+    // The transition to Ready was announced once with an event (cluster-scoped objects' events
+    // land in the default namespace).
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(admin.clone(), "default");
+    let event = eventually("an event for US-West", Duration::from_secs(15), || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                    == Some(name("us-west").as_str())
+            })
+    })
+    .await;
+    assert_eq!(event.reason.as_deref(), Some("OnRampsAvailable"));
+    assert_eq!(event.type_.as_deref(), Some("Normal"));
+
     // The not-LIVE port and the vxcPermitted=false port are listed, not eligible, with the reason.
     let us = eventually("USA to resolve", Duration::from_secs(30), status_of("us")).await;
     let ny_blue = us
