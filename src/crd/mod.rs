@@ -5,11 +5,13 @@
 
 pub mod conditions;
 pub mod onramp_region;
+pub mod service_key_request;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 pub use onramp_region::OnRampRegion;
+pub use service_key_request::ServiceKeyRequest;
 
 /// API group of every kind.
 pub const GROUP: &str = "megaport.onramp.dev";
@@ -18,7 +20,7 @@ pub const FIELD_MANAGER: &str = "megaport-operator";
 
 /// Every CRD the operator serves, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![OnRampRegion::crd()]
+    vec![OnRampRegion::crd(), ServiceKeyRequest::crd()]
 }
 
 /// The file a CRD is checked in as, under `crds/`: `<plural>.<group>.yaml`.

@@ -6,4 +6,5 @@
 
 mod harness;
 mod onramp_region;
+mod service_key_request;
 mod support;
