@@ -9,6 +9,7 @@
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
+//! - [`selection`]: pure choice of on-ramps and VLANs for a ServiceKeyRequest.
 //! - [`simulator`]: a stateful, faithful simulator of the Megaport API for tests, demos and CI.
 //! - [`telemetry`]: logging setup.
 //! - [`tls`]: the single TLS provider (rustls + ring) shared by every HTTP client.
@@ -20,6 +21,7 @@ pub mod crd;
 pub mod megaport;
 pub mod onramp;
 pub mod run;
+pub mod selection;
 pub mod simulator;
 pub mod telemetry;
 pub mod tls;

@@ -1,0 +1,477 @@
+//! Choosing on-ramps and VLANs for a ServiceKeyRequest, pure: given the region's ranked
+//! on-ramps and what is already taken on each (VXCs, unused single-use keys, VLANs claimed by
+//! requests being decided right now), pick one on-ramp (or one per diversity zone) and a VLAN
+//! that is free on it. The controller serialises decisions per on-ramp and feeds every claim in,
+//! so the same VLAN is never handed out twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::crd::onramp_region::{OnRampStatus, VlanRange};
+use crate::crd::service_key_request::Diversity;
+
+/// What a request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// Requested max speed; `None` = the on-ramp's full speed.
+    pub speed_mbps: Option<u32>,
+    /// One key, or one per zone.
+    pub diversity: Diversity,
+    /// Single-use keys get a VLAN.
+    pub single_use: bool,
+    /// An explicit VLAN (single-use only).
+    pub vlan: Option<u16>,
+    /// Where the operator may pick VLANs from.
+    pub vlan_range: VlanRange,
+}
+
+/// One on-ramp as the selection sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Eligibility, zone and usage from the region.
+    pub status: OnRampStatus,
+    /// Highest rate a VXC to it may have (min of speed and maxVxcSpeed), Mbps.
+    pub limit_mbps: u32,
+    /// Port speed (capacity), Mbps.
+    pub capacity_mbps: u32,
+    /// Capacity held by keys issued but not used yet, Mbps.
+    pub reserved_mbps: u64,
+    /// VLANs taken on it, with who holds each (a VXC, an unused key, a request in progress).
+    pub taken_vlans: BTreeMap<u16, String>,
+}
+
+/// A chosen on-ramp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pick {
+    /// The on-ramp.
+    pub product_uid: String,
+    /// Its zone.
+    pub zone: Option<String>,
+    /// The VLAN for a single-use key.
+    pub vlan: Option<u16>,
+    /// The key's max speed.
+    pub speed_mbps: u32,
+}
+
+/// The decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Issue one key per pick. `note` explains a Preferred-diversity fallback to one key.
+    Picked {
+        /// One or two picks (two are in different zones).
+        picks: Vec<Pick>,
+        /// Why fewer keys than asked for, when so.
+        note: Option<String>,
+    },
+    /// Nothing can be issued now.
+    Unavailable {
+        /// What stands in the way, naming holders and on-ramps.
+        reason: String,
+        /// A human must change the request (true) or it may heal by itself (false: e.g. an
+        /// explicit VLAN that is taken until its holder goes away).
+        stalled: bool,
+        /// CamelCase reason for the condition.
+        code: &'static str,
+    },
+}
+
+/// Why one candidate does not fit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Misfit {
+    /// Not eligible, too slow, full: the request would need changing.
+    Unsuitable(String),
+    /// The explicit VLAN is taken; heals when the holder goes.
+    VlanTaken(String),
+}
+
+/// The lowest VLAN of `range` not in `taken`.
+pub fn lowest_free_vlan(range: VlanRange, taken: &BTreeMap<u16, String>) -> Option<u16> {
+    (range.min..=range.max).find(|v| !taken.contains_key(v))
+}
+
+fn fit(c: &Candidate, needs: &Needs) -> Result<Pick, Misfit> {
+    let name = &c.status.name;
+    if !c.status.eligible {
+        let why = c.status.reason.as_deref().unwrap_or("not eligible");
+        return Err(Misfit::Unsuitable(format!("{name}: {why}")));
+    }
+    let speed = needs.speed_mbps.unwrap_or(c.limit_mbps);
+    if speed > c.limit_mbps {
+        return Err(Misfit::Unsuitable(format!(
+            "{name}: maxSpeedMbps {speed} exceeds its limit of {} Mbps",
+            c.limit_mbps
+        )));
+    }
+    let committed = c.status.allocated_mbps + c.reserved_mbps;
+    let free = u64::from(c.capacity_mbps).saturating_sub(committed);
+    if u64::from(speed) > free {
+        return Err(Misfit::Unsuitable(format!(
+            "{name}: only {free} of {} Mbps are not allocated or reserved",
+            c.capacity_mbps
+        )));
+    }
+    let vlan = match (needs.single_use, needs.vlan) {
+        (false, _) => None,
+        (true, Some(v)) => match c.taken_vlans.get(&v) {
+            Some(holder) => {
+                return Err(Misfit::VlanTaken(format!(
+                    "VLAN {v} on {name} is held by {holder}"
+                )));
+            }
+            None => Some(v),
+        },
+        (true, None) => match lowest_free_vlan(needs.vlan_range, &c.taken_vlans) {
+            Some(v) => Some(v),
+            None => {
+                return Err(Misfit::Unsuitable(format!(
+                    "{name}: no free VLAN in {}-{}",
+                    needs.vlan_range.min, needs.vlan_range.max
+                )));
+            }
+        },
+    };
+    Ok(Pick {
+        product_uid: c.status.product_uid.clone(),
+        zone: c.status.diversity_zone.clone(),
+        vlan,
+        speed_mbps: speed,
+    })
+}
+
+/// Picks on-ramps from `candidates` (ranked best first) for `needs`. Deterministic.
+pub fn select(candidates: &[Candidate], needs: &Needs) -> Outcome {
+    let mut fits = Vec::new();
+    let mut misfits = Vec::new();
+    for c in candidates {
+        match fit(c, needs) {
+            Ok(pick) => fits.push(pick),
+            Err(m) => misfits.push(m),
+        }
+    }
+    let Some(first) = fits.first().cloned() else {
+        return unavailable(candidates, misfits);
+    };
+    if needs.diversity == Diversity::None {
+        return Outcome::Picked {
+            picks: vec![first],
+            note: None,
+        };
+    }
+    let second = fits
+        .iter()
+        .find(|p| p.zone.is_some() && first.zone.is_some() && p.zone != first.zone)
+        .cloned();
+    match (second, needs.diversity) {
+        (Some(second), _) => Outcome::Picked {
+            picks: vec![first, second],
+            note: None,
+        },
+        (None, Diversity::Preferred) => {
+            let note = format!(
+                "diversity Preferred, but only zone {} has an on-ramp that fits: issued one key",
+                first.zone.as_deref().unwrap_or("(none)")
+            );
+            Outcome::Picked {
+                picks: vec![first],
+                note: Some(note),
+            }
+        }
+        (None, _) => {
+            let zones: BTreeSet<&str> = fits.iter().filter_map(|p| p.zone.as_deref()).collect();
+            Outcome::Unavailable {
+                reason: format!(
+                    "diversity Required needs on-ramps in two zones; fitting on-ramps are only in {}",
+                    if zones.is_empty() {
+                        "no zone".to_owned()
+                    } else {
+                        zones.into_iter().collect::<Vec<_>>().join(", ")
+                    }
+                ),
+                stalled: true,
+                code: "DiversityUnavailable",
+            }
+        }
+    }
+}
+
+fn unavailable(candidates: &[Candidate], misfits: Vec<Misfit>) -> Outcome {
+    if candidates.is_empty() {
+        return Outcome::Unavailable {
+            reason: "the region has no on-ramps".into(),
+            stalled: true,
+            code: "NoOnRamps",
+        };
+    }
+    let vlan_conflicts: Vec<&str> = misfits
+        .iter()
+        .filter_map(|m| match m {
+            Misfit::VlanTaken(why) => Some(why.as_str()),
+            Misfit::Unsuitable(_) => None,
+        })
+        .collect();
+    let all: Vec<&str> = misfits
+        .iter()
+        .map(|m| match m {
+            Misfit::VlanTaken(why) | Misfit::Unsuitable(why) => why.as_str(),
+        })
+        .collect();
+    if vlan_conflicts.is_empty() {
+        Outcome::Unavailable {
+            reason: all.join("; "),
+            stalled: true,
+            code: "NoFittingOnRamp",
+        }
+    } else {
+        // Waiting is enough once the holder goes away.
+        Outcome::Unavailable {
+            reason: all.join("; "),
+            stalled: false,
+            code: "VlanInUse",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn candidate(uid: &str, zone: &str, allocated: u64, taken: &[u16]) -> Candidate {
+        Candidate {
+            status: OnRampStatus {
+                product_uid: uid.into(),
+                name: format!("port-{uid}"),
+                diversity_zone: Some(zone.into()),
+                allocated_mbps: allocated,
+                eligible: true,
+                ..OnRampStatus::default()
+            },
+            limit_mbps: 10_000,
+            capacity_mbps: 10_000,
+            reserved_mbps: 0,
+            taken_vlans: taken.iter().map(|v| (*v, format!("VXC on {v}"))).collect(),
+        }
+    }
+
+    fn needs(diversity: Diversity, vlan: Option<u16>) -> Needs {
+        Needs {
+            speed_mbps: Some(500),
+            diversity,
+            single_use: true,
+            vlan,
+            vlan_range: VlanRange { min: 100, max: 199 },
+        }
+    }
+
+    #[test]
+    fn diverse_pair_one_per_zone() {
+        let c = [
+            candidate("la2", "red", 1500, &[]),
+            candidate("la1", "blue", 3500, &[100]),
+        ];
+        let Outcome::Picked { picks, note } = select(&c, &needs(Diversity::Required, None)) else {
+            panic!()
+        };
+        assert_eq!(note, None);
+        assert_eq!(
+            picks
+                .iter()
+                .map(|p| p.zone.as_deref().unwrap())
+                .collect::<Vec<_>>(),
+            ["red", "blue"]
+        );
+        assert_eq!(picks[0].vlan, Some(100));
+        assert_eq!(picks[1].vlan, Some(101), "100 is taken on la1");
+    }
+
+    #[test]
+    fn preferred_falls_back_and_required_stalls() {
+        let c = [candidate("a", "red", 0, &[]), candidate("b", "red", 0, &[])];
+        match select(&c, &needs(Diversity::Preferred, None)) {
+            Outcome::Picked { picks, note } => {
+                assert_eq!(picks.len(), 1);
+                assert!(note.unwrap().contains("only zone red"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match select(&c, &needs(Diversity::Required, None)) {
+            Outcome::Unavailable {
+                stalled,
+                code,
+                reason,
+            } => {
+                assert!(stalled);
+                assert_eq!(code, "DiversityUnavailable");
+                assert!(reason.contains("only in red"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn explicit_vlan_taken_names_the_holder_and_is_not_stalled() {
+        let c = [candidate("la1", "blue", 0, &[100])];
+        match select(&c, &needs(Diversity::None, Some(100))) {
+            Outcome::Unavailable {
+                reason,
+                stalled,
+                code,
+            } => {
+                assert!(!stalled);
+                assert_eq!(code, "VlanInUse");
+                assert!(
+                    reason.contains("VLAN 100 on port-la1 is held by VXC on 100"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn too_fast_or_full_on_ramps_are_skipped_with_reasons() {
+        let mut slow = candidate("osaka", "blue", 0, &[]);
+        slow.limit_mbps = 1000;
+        slow.capacity_mbps = 1000;
+        let mut full = candidate("busy", "red", 9_800, &[]);
+        full.reserved_mbps = 100;
+        let n = Needs {
+            speed_mbps: Some(2000),
+            ..needs(Diversity::None, None)
+        };
+        match select(&[slow, full], &n) {
+            Outcome::Unavailable {
+                reason, stalled, ..
+            } => {
+                assert!(stalled);
+                assert!(
+                    reason.contains("maxSpeedMbps 2000 exceeds its limit of 1000"),
+                    "{reason}"
+                );
+                assert!(reason.contains("only 100 of 10000 Mbps"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn multi_use_keys_take_no_vlan() {
+        let n = Needs {
+            single_use: false,
+            vlan: None,
+            ..needs(Diversity::None, None)
+        };
+        let Outcome::Picked { picks, .. } = select(&[candidate("a", "red", 0, &[])], &n) else {
+            panic!()
+        };
+        assert_eq!(picks[0].vlan, None);
+    }
+
+    fn arb_candidate(i: usize) -> impl Strategy<Value = Candidate> {
+        (
+            prop::option::of(prop::sample::select(vec!["red", "blue", "green"])),
+            any::<bool>(),
+            prop::sample::select(vec![1000u32, 10_000, 100_000]),
+            0u64..12_000,
+            0u64..2_000,
+            prop::collection::btree_set(100u16..110, 0..10),
+        )
+            .prop_map(
+                move |(zone, eligible, capacity, allocated, reserved, taken)| Candidate {
+                    status: OnRampStatus {
+                        product_uid: format!("p{i}"),
+                        name: format!("p{i}"),
+                        diversity_zone: zone.map(str::to_owned),
+                        allocated_mbps: allocated,
+                        eligible,
+                        reason: (!eligible).then(|| "not LIVE".to_owned()),
+                        ..OnRampStatus::default()
+                    },
+                    limit_mbps: capacity,
+                    capacity_mbps: capacity,
+                    reserved_mbps: reserved,
+                    taken_vlans: taken
+                        .into_iter()
+                        .map(|v| (v, "holder".to_owned()))
+                        .collect(),
+                },
+            )
+    }
+
+    fn arb_candidates() -> impl Strategy<Value = Vec<Candidate>> {
+        (0usize..5).prop_flat_map(|n| (0..n).map(arb_candidate).collect::<Vec<_>>())
+    }
+
+    fn arb_needs() -> impl Strategy<Value = Needs> {
+        (
+            prop::option::of(1u32..20_000),
+            prop::sample::select(vec![
+                Diversity::None,
+                Diversity::Preferred,
+                Diversity::Required,
+            ]),
+            any::<bool>(),
+            prop::option::of(100u16..110),
+        )
+            .prop_map(|(speed, diversity, single_use, vlan)| Needs {
+                speed_mbps: speed,
+                diversity,
+                single_use,
+                vlan: vlan.filter(|_| single_use),
+                vlan_range: VlanRange { min: 100, max: 109 },
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn picks_respect_capacity_vlans_and_diversity(cands in arb_candidates(), n in arb_needs()) {
+            let outcome = select(&cands, &n);
+            prop_assert_eq!(&outcome, &select(&cands, &n), "deterministic");
+            if let Outcome::Picked { picks, .. } = outcome {
+                prop_assert!(!picks.is_empty() && picks.len() <= 2);
+                for p in &picks {
+                    let c = cands.iter().find(|c| c.status.product_uid == p.product_uid).unwrap();
+                    prop_assert!(c.status.eligible);
+                    prop_assert!(p.speed_mbps <= c.limit_mbps, "over the on-ramp's limit");
+                    prop_assert!(u64::from(p.speed_mbps) + c.status.allocated_mbps + c.reserved_mbps <= u64::from(c.capacity_mbps), "over capacity");
+                    match p.vlan {
+                        Some(v) => {
+                            prop_assert!(n.single_use);
+                            prop_assert!(!c.taken_vlans.contains_key(&v), "VLAN {} taken", v);
+                            prop_assert!(n.vlan.is_none_or(|want| want == v));
+                        }
+                        None => prop_assert!(!n.single_use),
+                    }
+                }
+                if picks.len() == 2 {
+                    prop_assert_ne!(&picks[0].product_uid, &picks[1].product_uid);
+                    prop_assert!(picks[0].zone.is_some() && picks[0].zone != picks[1].zone, "diversity");
+                }
+                if n.diversity == Diversity::Required {
+                    prop_assert_eq!(picks.len(), 2, "Required gives two zones or nothing");
+                }
+                if n.diversity == Diversity::None {
+                    prop_assert_eq!(picks.len(), 1);
+                }
+            }
+        }
+
+        #[test]
+        fn sequential_requests_never_reuse_a_vlan(mut cands in arb_candidates(), rounds in 1usize..15) {
+            let n = Needs { speed_mbps: Some(1), diversity: Diversity::None, single_use: true, vlan: None, vlan_range: VlanRange { min: 100, max: 109 } };
+            let mut handed_out: BTreeSet<(String, u16)> = BTreeSet::new();
+            for round in 0..rounds {
+                match select(&cands, &n) {
+                    Outcome::Picked { picks, .. } => {
+                        for p in picks {
+                            let v = p.vlan.unwrap();
+                            prop_assert!(handed_out.insert((p.product_uid.clone(), v)), "VLAN {} twice on {}", v, p.product_uid);
+                            let c = cands.iter_mut().find(|c| c.status.product_uid == p.product_uid).unwrap();
+                            c.taken_vlans.insert(v, format!("request {round}"));
+                        }
+                    }
+                    Outcome::Unavailable { .. } => break,
+                }
+            }
+        }
+    }
+}
