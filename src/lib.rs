@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line (`run`, `simulator`, ...); parsing only.
 //! - [`controller`]: the controllers and their shared state (Megaport products cache).
 //! - [`crd`]: the custom resources (types, schemas, CEL rules); no IO.
+//! - [`delivery`]: pure key bookkeeping: description marker, fingerprint, Secret content.
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod delivery;
 pub mod megaport;
 pub mod onramp;
 pub mod run;
