@@ -28,17 +28,6 @@ fn la() -> OnRampMatch {
     }
 }
 
-async fn rejection(api: &Api<OnRampRegion>, obj: &OnRampRegion) -> String {
-    match api.create(&PostParams::default(), obj).await {
-        Ok(_) => panic!("{:?} was admitted", obj.metadata.name),
-        Err(kube::Error::Api(status)) => {
-            assert_eq!(status.code, 422, "{status:?}");
-            status.message
-        }
-        Err(other) => panic!("unexpected error {other}"),
-    }
-}
-
 #[tokio::test]
 async fn bad_specs_are_rejected_with_clear_messages() {
     let admin = support::client(Identity::Admin).await;
@@ -92,7 +81,7 @@ async fn bad_specs_are_rejected_with_clear_messages() {
         ),
     ];
     for (obj, expected) in &cases {
-        let message = rejection(&api, obj).await;
+        let message = support::rejected(api.create(&PostParams::default(), obj).await);
         assert!(
             message.contains(expected),
             "{:?}: {message}",

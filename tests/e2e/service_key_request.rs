@@ -31,17 +31,6 @@ fn spec() -> ServiceKeyRequestSpec {
     }
 }
 
-async fn rejected(result: Result<ServiceKeyRequest, kube::Error>) -> String {
-    match result {
-        Ok(obj) => panic!("{:?} was admitted", obj.metadata.name),
-        Err(kube::Error::Api(status)) => {
-            assert_eq!(status.code, 422, "{status:?}");
-            status.message
-        }
-        Err(other) => panic!("unexpected error {other}"),
-    }
-}
-
 #[tokio::test]
 async fn shape_rules_and_immutable_fields() {
     let admin = support::client(Identity::Admin).await;
@@ -61,8 +50,7 @@ async fn shape_rules_and_immutable_fields() {
         ..spec()
     };
     assert!(
-        rejected(create("both", both).await)
-            .await
+        support::rejected(create("both", both).await)
             .contains("set exactly one of regionRef and onRamp")
     );
     let neither = ServiceKeyRequestSpec {
@@ -70,8 +58,7 @@ async fn shape_rules_and_immutable_fields() {
         ..spec()
     };
     assert!(
-        rejected(create("neither", neither).await)
-            .await
+        support::rejected(create("neither", neither).await)
             .contains("set exactly one of regionRef and onRamp")
     );
     let multi_vlan = ServiceKeyRequestSpec {
@@ -79,8 +66,7 @@ async fn shape_rules_and_immutable_fields() {
         ..spec()
     };
     assert!(
-        rejected(create("multi", multi_vlan).await)
-            .await
+        support::rejected(create("multi", multi_vlan).await)
             .contains("vlan applies to single-use keys only")
     );
     let bad_vlan = ServiceKeyRequestSpec {
@@ -88,9 +74,7 @@ async fn shape_rules_and_immutable_fields() {
         ..spec()
     };
     assert!(
-        rejected(create("vlan", bad_vlan).await)
-            .await
-            .contains("vlan must be within 2..4093")
+        support::rejected(create("vlan", bad_vlan).await).contains("vlan must be within 2..4093")
     );
     let window = ServiceKeyRequestSpec {
         validity: Some(Validity {
@@ -103,8 +87,7 @@ async fn shape_rules_and_immutable_fields() {
         ..spec()
     };
     assert!(
-        rejected(create("window", window).await)
-            .await
+        support::rejected(create("window", window).await)
             .contains("notAfter or duration, not both")
     );
     let duration = ServiceKeyRequestSpec {
@@ -115,8 +98,7 @@ async fn shape_rules_and_immutable_fields() {
         ..spec()
     };
     assert!(
-        rejected(create("duration", duration).await)
-            .await
+        support::rejected(create("duration", duration).await)
             .contains("duration is a whole number")
     );
 
@@ -151,7 +133,7 @@ async fn shape_rules_and_immutable_fields() {
             "regionRef is immutable",
         ),
     ] {
-        let message_seen = rejected(patch(body.clone()).await).await;
+        let message_seen = support::rejected(patch(body.clone()).await);
         assert!(message_seen.contains(message), "{body}: {message_seen}");
     }
 }

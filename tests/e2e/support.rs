@@ -219,3 +219,17 @@ pub async fn apply_file(admin: &Client, relative: &str) {
         .unwrap_or_else(|e| panic!("applying {} {name}: {e}", types.kind));
     }
 }
+
+/// The message of an admission rejection (HTTP 422); panics when the call was admitted or
+/// failed otherwise.
+#[allow(dead_code)]
+pub fn rejected<T>(result: Result<T, kube::Error>) -> String {
+    match result {
+        Ok(_) => panic!("the object was admitted"),
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            status.message
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
