@@ -28,7 +28,7 @@ crds:
 ## then runs them with a fresh control plane that is always stopped afterwards.
 e2e:
 	$(CARGO) test --features e2e --test e2e --no-run
-	bash hack/with-control-plane.sh $(CARGO) test --features e2e --test e2e
+	bash hack/with-control-plane.sh $(CARGO) test --features e2e --test e2e -- --test-threads=1
 
 ## Build (or reuse from ~/.cache) kube-apiserver, kube-controller-manager and etcd.
 control-plane:

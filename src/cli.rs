@@ -95,6 +95,10 @@ pub struct RunArgs {
     /// (one `GET /v2/products` per period for the whole operator).
     #[arg(long, env = "PRODUCTS_REFRESH_SECONDS", default_value_t = 300)]
     pub products_refresh_seconds: u64,
+    /// Poll period of key states: longest age of the shared service keys snapshot (one
+    /// `GET /v2/service/key` per period for every request together).
+    #[arg(long, env = "KEYS_REFRESH_SECONDS", default_value_t = 60)]
+    pub keys_refresh_seconds: u64,
     /// Reconciles running at once per controller.
     #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
     pub concurrency: u16,

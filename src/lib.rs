@@ -4,9 +4,10 @@
 //! Module map (one responsibility each):
 //! - [`catalog`]: the `catalog` command (countries → metros → on-ramps) as tables or JSON.
 //! - [`cli`]: the command line (`run`, `simulator`, ...); parsing only.
-//! - [`controller`]: the controllers and their shared state (Megaport products cache).
+//! - [`controller`]: the controllers and their shared state (Megaport products and keys).
 //! - [`crd`]: the custom resources (types, schemas, CEL rules); no IO.
 //! - [`delivery`]: pure key bookkeeping: description marker, fingerprint, Secret content.
+//! - [`issuance`]: pure core of a ServiceKeyRequest: key records, desired keys, drift, status.
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod delivery;
+pub mod issuance;
 pub mod megaport;
 pub mod onramp;
 pub mod run;

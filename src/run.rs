@@ -18,11 +18,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let megaport = MegaportClient::new(args.megaport.client_config()?)?;
     let settings = Settings {
         products_refresh: Duration::from_secs(args.products_refresh_seconds.max(1)),
+        keys_refresh: Duration::from_secs(args.keys_refresh_seconds.max(1)),
         concurrency: args.concurrency.max(1),
         ..Settings::default()
     };
     tracing::info!(
         products_refresh_s = settings.products_refresh.as_secs(),
+        keys_refresh_s = settings.keys_refresh.as_secs(),
         concurrency = settings.concurrency,
         "starting megaport-operator"
     );

@@ -1257,6 +1257,42 @@ async fn faults_status_retry_after_latency_drop_and_times() {
         .await;
     assert!(r.is_err(), "connection dropped");
     let _ = api.token(PROVIDER_ADMIN_ID, PROVIDER_ADMIN_SECRET).await;
+    // Lost answer: the key is created, the caller gets no answer.
+    let keys_before = api
+        .get(
+            &format!("/v2/service/key?productIdOrUid={PORT_LAX_CS1_RED}"),
+            Some(&t),
+        )
+        .await
+        .1["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+    ctl.inject_fault(
+        &FaultSpec::lost_answer(100)
+            .method("POST")
+            .path("/v2/service/key")
+            .times(1),
+    )
+    .await
+    .expect("fault");
+    let r = api
+        .http
+        .post(format!("{}/v2/service/key", api.base))
+        .bearer_auth(&t)
+        .json(&json!({"productUid": PORT_LAX_CS1_RED, "singleUse": false, "maxSpeed": 100}))
+        .send()
+        .await;
+    assert!(r.is_err(), "the answer is lost");
+    let keys_after = api
+        .get(
+            &format!("/v2/service/key?productIdOrUid={PORT_LAX_CS1_RED}"),
+            Some(&t),
+        )
+        .await
+        .1["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(keys_after, keys_before + 1, "but the key was created");
     // Every request that reached a route is counted, faulted ones included; /_sim is never faulted.
     ctl.inject_fault(&FaultSpec::status(500))
         .await

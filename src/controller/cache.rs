@@ -1,94 +1,161 @@
-//! The provider's products, shared by every controller: one `GET /v2/products` per refresh
-//! period for the whole operator, whatever the number of regions and requests.
+//! The Megaport lists every controller shares: the provider's products (`GET /v2/products`) and
+//! service keys (`GET /v2/service/key`). One call per refresh period for the whole operator,
+//! whatever the number of regions and requests — monitoring is O(1) in API calls.
 //!
 //! Readers get the current snapshot. When it is older than the refresh period, or older than
 //! the freshness a reconcile asks for, exactly one caller fetches (single flight) and the others
 //! wait for that result instead of calling Megaport themselves. A failed refresh leaves the
 //! previous snapshot in place and returns the error; the caller retries with its backoff.
+//! What the operator itself writes (a key it created or updated) is folded into the current
+//! snapshot at once, so a reconcile never acts again on its own stale read.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::megaport::models::Product;
+use crate::megaport::models::{Product, ServiceKey};
 use crate::megaport::{MegaportApi, MegaportError};
 
-/// One read of the products.
+/// One read of a list.
 #[derive(Debug)]
-pub struct Snapshot {
-    /// The products as Megaport listed them.
-    pub products: Vec<Product>,
+pub struct Snapshot<T> {
+    /// The items as Megaport listed them (plus the operator's own writes since).
+    pub items: Vec<T>,
     /// When they were read (monotonic).
     pub fetched_at: Instant,
     /// When they were read (wall clock, for status).
     pub fetched_at_wall: jiff::Timestamp,
 }
 
-/// The shared products cache.
-pub struct ProductsCache {
-    api: Arc<dyn MegaportApi>,
+type Fetch<T> = Box<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<Vec<T>, MegaportError>> + Send>> + Send + Sync,
+>;
+
+/// A shared, single-flighted list.
+pub struct SharedList<T> {
+    what: &'static str,
+    fetch: Fetch<T>,
     refresh_period: Duration,
-    current: std::sync::RwLock<Option<Arc<Snapshot>>>,
+    current: std::sync::RwLock<Option<Arc<Snapshot<T>>>>,
     /// Held by the one caller fetching.
     fetching: Mutex<()>,
 }
 
+/// The provider's products.
+pub type ProductsCache = SharedList<Product>;
+/// The provider's service keys.
+pub type KeysCache = SharedList<ServiceKey>;
+
 impl ProductsCache {
-    /// A cache over `api` that refreshes at most every `refresh_period` on its own.
-    pub fn new(api: Arc<dyn MegaportApi>, refresh_period: Duration) -> Self {
+    /// Products over `api`, refreshed at most every `refresh_period` on their own.
+    pub fn products(api: Arc<dyn MegaportApi>, refresh_period: Duration) -> Self {
+        Self::new("products", refresh_period, move || {
+            let api = api.clone();
+            Box::pin(async move { api.list_products(None).await })
+        })
+    }
+}
+
+impl KeysCache {
+    /// Every service key of the company over `api`, refreshed at most every `refresh_period`.
+    pub fn keys(api: Arc<dyn MegaportApi>, refresh_period: Duration) -> Self {
+        Self::new("service keys", refresh_period, move || {
+            let api = api.clone();
+            Box::pin(async move { api.list_service_keys().await })
+        })
+    }
+
+    /// Folds a key the operator just created or updated into the current snapshot (replacing
+    /// the entry with the same key), so later reconciles see the operator's own writes.
+    pub fn upsert(&self, key: ServiceKey) {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let Some(snapshot) = current.as_ref() else {
+            return;
+        };
+        let mut items: Vec<ServiceKey> = snapshot
+            .items
+            .iter()
+            .filter(|k| k.key != key.key)
+            .cloned()
+            .collect();
+        items.push(key);
+        *current = Some(Arc::new(Snapshot {
+            items,
+            fetched_at: snapshot.fetched_at,
+            fetched_at_wall: snapshot.fetched_at_wall,
+        }));
+    }
+}
+
+impl<T: Send + Sync + 'static> SharedList<T> {
+    /// A list read by `fetch` at most every `refresh_period` on its own.
+    pub fn new<F, Fut>(what: &'static str, refresh_period: Duration, fetch: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<T>, MegaportError>> + Send + 'static,
+    {
         Self {
-            api,
+            what,
+            fetch: Box::new(move || Box::pin(fetch())),
             refresh_period,
             current: std::sync::RwLock::new(None),
             fetching: Mutex::new(()),
         }
     }
 
-    fn snapshot(&self) -> Option<Arc<Snapshot>> {
+    fn snapshot(&self) -> Option<Arc<Snapshot<T>>> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// The products, read no longer than the refresh period ago.
-    pub async fn get(&self) -> Result<Arc<Snapshot>, MegaportError> {
+    /// The refresh period.
+    pub fn refresh_period(&self) -> Duration {
+        self.refresh_period
+    }
+
+    /// The items, read no longer than the refresh period ago.
+    pub async fn get(&self) -> Result<Arc<Snapshot<T>>, MegaportError> {
         self.get_fresher_than(self.refresh_period).await
     }
 
-    /// The products, read no longer than `max_age` ago (a reconcile that just changed
-    /// something asks for fresher data than the period). Concurrent callers share one fetch.
+    /// The items, read no longer than `max_age` ago (a reconcile that must not act on old data
+    /// asks for fresher data than the period). Concurrent callers share one fetch.
     pub async fn get_fresher_than(
         &self,
         max_age: Duration,
-    ) -> Result<Arc<Snapshot>, MegaportError> {
-        let fresh = |s: &Snapshot| s.fetched_at.elapsed() <= max_age;
+    ) -> Result<Arc<Snapshot<T>>, MegaportError> {
+        let fresh = |s: &Snapshot<T>| s.fetched_at.elapsed() <= max_age;
         if let Some(s) = self.snapshot().filter(|s| fresh(s)) {
             return Ok(s);
         }
+        let requested = Instant::now();
         let _fetching = self.fetching.lock().await;
         // Whoever held the lock may have fetched what this caller needs.
-        if let Some(s) = self.snapshot().filter(|s| fresh(s)) {
+        if let Some(s) = self
+            .snapshot()
+            .filter(|s| fresh(s) || s.fetched_at >= requested)
+        {
             return Ok(s);
         }
-        let products = self.api.list_products(None).await?;
+        let items = (self.fetch)().await?;
         let snapshot = Arc::new(Snapshot {
-            products,
+            items,
             fetched_at: Instant::now(),
             fetched_at_wall: jiff::Timestamp::now(),
         });
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
-        tracing::debug!(
-            products = snapshot.products.len(),
-            "refreshed Megaport products"
-        );
+        tracing::debug!(what = self.what, count = snapshot.items.len(), "refreshed");
         Ok(snapshot)
     }
 
     /// The last snapshot, however old, if any (for readiness and diagnostics).
-    pub fn last(&self) -> Option<Arc<Snapshot>> {
+    pub fn last(&self) -> Option<Arc<Snapshot<T>>> {
         self.snapshot()
     }
 }
@@ -96,6 +163,7 @@ impl ProductsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::megaport::models::CreateServiceKey;
     use crate::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
     use crate::simulator::{self, Scenario, quantumgpu};
 
@@ -109,13 +177,17 @@ mod tests {
             quantumgpu::PROVIDER_ADMIN_ID,
             quantumgpu::PROVIDER_ADMIN_SECRET,
         );
-        let api = Arc::new(MegaportClient::new(ClientConfig::new(env, creds)).unwrap());
-        let cache = Arc::new(ProductsCache::new(api, Duration::from_secs(60)));
+        let api: Arc<dyn MegaportApi> =
+            Arc::new(MegaportClient::new(ClientConfig::new(env, creds)).unwrap());
+        let cache = Arc::new(ProductsCache::products(
+            api.clone(),
+            Duration::from_secs(60),
+        ));
 
         let readers: Vec<_> = (0..20)
             .map(|_| {
                 let cache = cache.clone();
-                tokio::spawn(async move { cache.get().await.map(|s| s.products.len()) })
+                tokio::spawn(async move { cache.get().await.map(|s| s.items.len()) })
             })
             .collect();
         for reader in readers {
@@ -129,6 +201,28 @@ mod tests {
         assert_eq!(control.counter("GET /v2/products").await.unwrap(), 1);
         cache.get_fresher_than(Duration::ZERO).await.unwrap();
         assert_eq!(control.counter("GET /v2/products").await.unwrap(), 2);
+
+        // The keys list works the same way, and the operator's own writes are folded in.
+        let keys = KeysCache::keys(api.clone(), Duration::from_secs(60));
+        let before = keys.get().await.unwrap().items.len();
+        let created = api
+            .create_service_key(&CreateServiceKey {
+                product_uid: quantumgpu::PORT_LAX_EQ1_BLUE.into(),
+                single_use: true,
+                max_speed: 100,
+                active: true,
+                pre_approved: false,
+                description: None,
+                vlan: Some(3999),
+                valid_for: None,
+            })
+            .await
+            .unwrap();
+        keys.upsert(created.clone());
+        let after = keys.get().await.unwrap();
+        assert_eq!(after.items.len(), before + 1);
+        assert!(after.items.iter().any(|k| k.key == created.key));
+        assert_eq!(control.counter("GET /v2/service/key").await.unwrap(), 1);
         sim.shutdown().await;
     }
 }

@@ -1,29 +1,37 @@
-//! The controllers and what they share: the Kubernetes client, the Megaport products cache
-//! (one `GET /v2/products` per period for the whole operator), one event recorder, and
-//! per-object exponential backoff that a success resets.
+//! The controllers and what they share: the Kubernetes client, the Megaport products and keys
+//! caches (one `GET /v2/products` and one `GET /v2/service/key` per period for the whole
+//! operator), the records of keys being issued (so no two requests claim one VLAN and no
+//! reconcile acts on a stale copy of its own request), one event recorder, and per-object
+//! exponential backoff that a success resets.
 
 pub mod cache;
 pub mod onramp_region;
+pub mod service_key_request;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{finalizer, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::crd::OnRampRegion;
+use crate::crd::{OnRampRegion, ServiceKeyRequest};
+use crate::issuance::Record;
 use crate::megaport::{MegaportApi, MegaportError};
-use cache::ProductsCache;
+use cache::{KeysCache, ProductsCache};
 
 /// Tunables of the controllers.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// How old the shared products snapshot may get before one refresh is made.
     pub products_refresh: Duration,
+    /// How old the shared service keys snapshot may get (the poll period of key states).
+    pub keys_refresh: Duration,
     /// Reconciles running at once per controller.
     pub concurrency: u16,
     /// First retry delay after an error (doubles per failure, reset on success).
@@ -36,6 +44,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             products_refresh: Duration::from_secs(300),
+            keys_refresh: Duration::from_secs(60),
             concurrency: 4,
             backoff_min: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
@@ -49,6 +58,18 @@ pub struct Context {
     pub client: Client,
     /// The shared products snapshot.
     pub products: Arc<ProductsCache>,
+    /// The shared service keys snapshot.
+    pub keys: Arc<KeysCache>,
+    /// The Megaport API (for the calls that are not shared lists).
+    pub api: Arc<dyn MegaportApi>,
+    /// Every ServiceKeyRequest, as the controller's reflector sees them.
+    pub requests: Store<ServiceKeyRequest>,
+    /// The latest records this process wrote per request UID (newer than the store may be).
+    records: Mutex<HashMap<String, Vec<Record>>>,
+    /// Held while a request's on-ramps and VLANs are decided and claimed.
+    decisions: tokio::sync::Mutex<()>,
+    /// Held per on-ramp while its keys are searched and created.
+    on_ramp_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// One recorder for the process (it folds repeats into series).
     pub recorder: Recorder,
     /// Tunables.
@@ -92,19 +113,68 @@ impl Backoff {
 }
 
 impl Context {
-    /// A context over `client` and `api`.
-    pub fn new(client: Client, api: Arc<dyn MegaportApi>, settings: Settings) -> Self {
+    /// A context over `client` and `api`; `requests` is the ServiceKeyRequest store.
+    pub fn new(
+        client: Client,
+        api: Arc<dyn MegaportApi>,
+        settings: Settings,
+        requests: Store<ServiceKeyRequest>,
+    ) -> Self {
         let reporter = Reporter {
             controller: "megaport-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
-            products: Arc::new(ProductsCache::new(api, settings.products_refresh)),
+            products: Arc::new(ProductsCache::products(
+                api.clone(),
+                settings.products_refresh,
+            )),
+            keys: Arc::new(KeysCache::keys(api.clone(), settings.keys_refresh)),
+            api,
+            requests,
+            records: Mutex::new(HashMap::new()),
+            decisions: tokio::sync::Mutex::new(()),
+            on_ramp_locks: Mutex::new(HashMap::new()),
             client,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
             settings,
         }
+    }
+
+    /// The records this process last wrote for request `uid`, if any.
+    pub fn remembered(&self, uid: &str) -> Option<Vec<Record>> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .cloned()
+    }
+
+    /// Remembers the records just written for request `uid`.
+    pub fn remember(&self, uid: &str, records: Vec<Record>) {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_owned(), records);
+    }
+
+    /// Forgets a deleted request.
+    pub fn forget(&self, uid: &str) {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+    }
+
+    /// The lock serialising key searches and creates on one on-ramp.
+    pub fn on_ramp_lock(&self, product_uid: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.on_ramp_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(product_uid.to_owned())
+            .or_default()
+            .clone()
     }
 }
 
@@ -117,14 +187,26 @@ pub enum Error {
     /// A Kubernetes call failed.
     #[error("Kubernetes: {0}")]
     Kube(#[source] kube::Error),
+    /// Adding or removing the finalizer, or the cleanup behind it, failed.
+    #[error("{0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+    /// Deletion waits: Megaport cannot be reached to deactivate the keys.
+    #[error("cannot deactivate keys: {0}")]
+    Cleanup(#[source] MegaportError),
 }
 
 impl Error {
     /// A fixed label for metrics and logs.
     pub fn category(&self) -> &'static str {
         match self {
-            Self::Megaport(e) => e.category(),
+            Self::Megaport(e) | Self::Cleanup(e) => e.category(),
             Self::Kube(_) => "kubernetes",
+            Self::Finalizer(e) => match e.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.category()
+                }
+                _ => "kubernetes",
+            },
         }
     }
 }
@@ -145,6 +227,25 @@ fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(delay)
 }
 
+/// Runs `reconcile` and resets the object's backoff when it succeeds.
+async fn with_backoff_reset<K, F, Fut>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    reconcile: F,
+) -> Result<Action, Error>
+where
+    K: Resource,
+    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, Error>>,
+{
+    let key = backoff_key(obj.as_ref());
+    let result = reconcile(obj, ctx.clone()).await;
+    if result.is_ok() {
+        ctx.backoff.reset(&key);
+    }
+    result
+}
+
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -152,29 +253,65 @@ pub async fn run(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let ctx = Arc::new(Context::new(client.clone(), api, settings.clone()));
-    let regions: Api<OnRampRegion> = Api::all(client);
-    Controller::new(regions, watcher::Config::default())
-        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+    let shutdown = shutdown.shared();
+    let controller_config =
+        kube::runtime::controller::Config::default().concurrency(settings.concurrency);
+
+    let requests = Controller::new(
+        Api::<ServiceKeyRequest>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        api,
+        settings.clone(),
+        requests.store(),
+    ));
+    // Only the operator's own Secrets are watched; an edit or a deletion brings the request back.
+    let own_secrets = watcher::Config::default().labels(&format!(
+        "{}={}",
+        service_key_request::MANAGED_BY_LABEL,
+        service_key_request::MANAGER
+    ));
+    let requests = requests
+        .watches(
+            Api::<Secret>::all(client.clone()),
+            own_secrets,
+            |secret: Secret| {
+                let namespace = secret.namespace()?;
+                secret
+                    .labels()
+                    .get(service_key_request::REQUEST_LABEL)
+                    .map(|name| ObjectRef::new(name).within(&namespace))
+            },
+        )
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |obj, ctx| with_backoff_reset(obj, ctx, service_key_request::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "ServiceKeyRequest controller event");
+            }
+        });
+
+    let regions = Controller::new(Api::<OnRampRegion>::all(client), watcher::Config::default())
+        .with_config(controller_config)
         .graceful_shutdown_on(shutdown)
         .run(
-            |obj, ctx: Arc<Context>| async move {
-                let key = backoff_key(obj.as_ref());
-                let result = onramp_region::reconcile(obj, ctx.clone()).await;
-                if result.is_ok() {
-                    ctx.backoff.reset(&key);
-                }
-                result
-            },
+            |obj, ctx| with_backoff_reset(obj, ctx, onramp_region::reconcile),
             error_policy,
             ctx,
         )
         .for_each(|result| async move {
             if let Err(err) = result {
-                tracing::debug!(error = %err, "controller event");
+                tracing::debug!(error = %err, "OnRampRegion controller event");
             }
-        })
-        .await;
+        });
+    futures::join!(requests, regions);
 }
 
 #[cfg(test)]

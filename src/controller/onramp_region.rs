@@ -188,7 +188,7 @@ pub async fn reconcile(region: Arc<OnRampRegion>, ctx: Arc<Context>) -> Result<A
         }
     };
     // Decide.
-    let view = onramp::evaluate(&region.spec, &snapshot.products);
+    let view = onramp::evaluate(&region.spec, &snapshot.items);
     let status = desired_status(
         &region,
         &view,

@@ -15,6 +15,10 @@ pub enum FaultKind {
     Latency,
     /// Close the connection without an answer.
     Drop,
+    /// Handle the request (the change is made), then, after `latencyMs` if given, close the
+    /// connection without the answer: the caller cannot tell whether it happened.
+    #[serde(rename = "lostAnswer")]
+    LostAnswer,
 }
 
 /// A fault to inject (JSON body of `POST /_sim/faults`).
@@ -84,6 +88,13 @@ impl FaultSpec {
     /// Close connections without answering.
     pub fn drop_connection() -> Self {
         Self::of(FaultKind::Drop)
+    }
+    /// Handle requests, then hold the answer for `hold_ms` and close without it.
+    pub fn lost_answer(hold_ms: u64) -> Self {
+        Self {
+            latency_ms: Some(hold_ms),
+            ..Self::of(FaultKind::LostAnswer)
+        }
     }
     /// Restrict to a method.
     pub fn method(mut self, method: &str) -> Self {

@@ -249,8 +249,13 @@ async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             at,
         );
     };
+    let lost_answer = fault
+        .as_ref()
+        .filter(|f| f.kind == FaultKind::LostAnswer)
+        .map(|f| Duration::from_millis(f.latency_ms.unwrap_or(0)));
     if let Some(f) = &fault {
         match f.kind {
+            FaultKind::LostAnswer => {}
             FaultKind::Drop => {
                 record(0);
                 return Err(Dropped);
@@ -293,6 +298,10 @@ async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
         ))),
     };
     record(resp.status().as_u16());
+    if let Some(hold) = lost_answer {
+        tokio::time::sleep(hold).await;
+        return Err(Dropped);
+    }
     Ok(resp)
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod harness;
+mod issuing;
 mod onramp_region;
 mod service_key_request;
 mod support;

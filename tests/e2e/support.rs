@@ -233,3 +233,116 @@ pub fn rejected<T>(result: Result<T, kube::Error>) -> String {
         Err(other) => panic!("unexpected error {other}"),
     }
 }
+
+/// Installs the CRDs and `deploy/rbac.yaml` and waits until the operator's identity may list
+/// what its controllers watch (RBAC bindings take effect asynchronously).
+#[allow(dead_code)]
+pub async fn grant_operator_role(admin: &Client) {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::ListParams;
+    use megaport_operator::crd::{OnRampRegion, ServiceKeyRequest};
+    install_project_crds(admin).await;
+    apply_file(admin, "deploy/rbac.yaml").await;
+    let operator = client(Identity::Operator).await;
+    eventually(
+        "the operator role to take effect",
+        Duration::from_secs(15),
+        || async {
+            let lp = ListParams::default().limit(1);
+            Api::<OnRampRegion>::all(operator.clone())
+                .list(&lp)
+                .await
+                .ok()?;
+            Api::<ServiceKeyRequest>::all(operator.clone())
+                .list(&lp)
+                .await
+                .ok()?;
+            Api::<Secret>::all(operator.clone()).list(&lp).await.ok()
+        },
+    )
+    .await;
+}
+
+/// A Megaport client for one of the simulator's API keys.
+#[allow(dead_code)]
+pub fn megaport_client(
+    sim: &megaport_operator::simulator::RunningSimulator,
+    id: &str,
+    secret: &str,
+) -> std::sync::Arc<megaport_operator::megaport::MegaportClient> {
+    use megaport_operator::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
+    let env = Environment::custom(&sim.base_url(), &sim.token_url()).expect("simulator URLs");
+    let config = ClientConfig::new(env, Credentials::new(id, secret));
+    std::sync::Arc::new(MegaportClient::new(config).expect("Megaport client"))
+}
+
+/// The simulator with the QuantumGPU world and the controllers running in-process as the
+/// operator's ServiceAccount identity (bound only to `deploy/rbac.yaml`). Stops with the test.
+#[allow(dead_code)]
+pub struct Operator {
+    /// The Megaport simulator the operator talks to.
+    pub sim: megaport_operator::simulator::RunningSimulator,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[allow(dead_code)]
+impl Operator {
+    /// Grants the role, starts the simulator and the controllers with `settings`.
+    pub async fn start(admin: &Client, settings: megaport_operator::controller::Settings) -> Self {
+        use megaport_operator::simulator::{self, Scenario, quantumgpu};
+        // RUST_LOG=megaport_operator=debug shows the operator's logs with the test's output.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+        grant_operator_role(admin).await;
+        let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator");
+        let megaport = megaport_client(
+            &sim,
+            quantumgpu::PROVIDER_ADMIN_ID,
+            quantumgpu::PROVIDER_ADMIN_SECRET,
+        );
+        let operator = client(Identity::Operator).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(megaport_operator::controller::run(
+            operator,
+            megaport,
+            settings,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            sim,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Short refresh periods, so tests see changes within seconds.
+    pub fn fast() -> megaport_operator::controller::Settings {
+        megaport_operator::controller::Settings {
+            products_refresh: Duration::from_secs(1),
+            keys_refresh: Duration::from_secs(1),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(5),
+            ..megaport_operator::controller::Settings::default()
+        }
+    }
+
+    /// Stops the controllers (graceful shutdown) and the simulator.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+        }
+        self.sim.shutdown().await;
+    }
+}

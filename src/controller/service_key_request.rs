@@ -1,0 +1,897 @@
+//! The ServiceKeyRequest controller, in named phases around the pure core in
+//! [`crate::issuance`] and [`crate::selection`]:
+//!
+//! 1. **observe**: the shared products and keys snapshots (one call each per period for the
+//!    whole operator), the request's records (annotation, or this process's newer copy);
+//! 2. **plan** (once per request, under the decision lock): region → candidates → selection;
+//!    the picks are written to the annotation *before* any key exists, so every later step —
+//!    after a crash too — works from the same plan;
+//! 3. **issue**: per planned key, under the on-ramp's lock, list that on-ramp's keys and adopt
+//!    one carrying the request's marker, else create it; record its fingerprint;
+//! 4. **converge**: full-object PUT where the spec changed (update) or someone else changed a
+//!    key (drift, restored and reported);
+//! 5. **deliver**: the Secret, written only if absent or the operator's own;
+//! 6. **status**: phase and conditions (pure), patched when they changed; an event when Ready
+//!    changes reason.
+//!
+//! Deletion goes through a finalizer: Deactivate turns keys off (Megaport cannot delete keys),
+//! Retain leaves them, and `megaport.onramp.dev/abandon: "true"` lets go without Megaport.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{ObjectMeta, Patch, PatchParams};
+use kube::core::{Selector, SelectorExt};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{self, Event as Finalize};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::{Context, Error};
+use crate::crd::conditions::{self, types};
+use crate::crd::onramp_region::{OnRampStatus, VlanRange};
+use crate::crd::service_key_request::{
+    DeletionPolicy, SecretPolicy, ServiceKeyRequest, ServiceKeyRequestStatus,
+};
+use crate::crd::{FIELD_MANAGER, OnRampRegion};
+use crate::delivery::{self, DeliveredKey, Marker};
+use crate::issuance::{
+    self, ABANDON_ANNOTATION, Claim, Issuing, KEYS_ANNOTATION, KeyAction, Observed, Record,
+    SecretState,
+};
+use crate::megaport::MegaportError;
+use crate::megaport::models::{CreateServiceKey, EpochMillis, Product, ServiceKey};
+use crate::onramp;
+use crate::selection::{self, Needs, Outcome};
+
+/// The finalizer that holds a request until its keys are dealt with.
+pub const FINALIZER: &str = "megaport.onramp.dev/service-keys";
+/// The label every Secret the operator writes carries (and the operator watches).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Its value.
+pub const MANAGER: &str = FIELD_MANAGER;
+/// The label naming the request a Secret belongs to.
+pub const REQUEST_LABEL: &str = "megaport.onramp.dev/request";
+/// The annotation holding the UID of the request a Secret belongs to.
+pub const REQUEST_UID_ANNOTATION: &str = "megaport.onramp.dev/request-uid";
+
+/// How soon to look again while keys are being issued.
+const ISSUING_RETRY: Duration = Duration::from_secs(2);
+/// How soon to look again while waiting for something outside (a region, a VLAN holder).
+const WAITING_RETRY: Duration = Duration::from_secs(10);
+
+/// Reconciles one request (through the finalizer).
+pub async fn reconcile(req: Arc<ServiceKeyRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = req.namespace().unwrap_or_default();
+    let api: Api<ServiceKeyRequest> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer::finalizer(&api, FINALIZER, req, |event| async {
+        match event {
+            Finalize::Apply(req) => apply(&req, &ctx).await,
+            Finalize::Cleanup(req) => cleanup(&req, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// What one reconcile works with.
+struct Request<'a> {
+    obj: &'a ServiceKeyRequest,
+    uid: String,
+    name: String,
+    namespace: String,
+    api: Api<ServiceKeyRequest>,
+}
+
+impl<'a> Request<'a> {
+    fn new(obj: &'a ServiceKeyRequest, ctx: &Context) -> Self {
+        let namespace = obj.namespace().unwrap_or_default();
+        Self {
+            obj,
+            uid: obj.uid().unwrap_or_default(),
+            name: obj.name_any(),
+            namespace: namespace.clone(),
+            api: Api::namespaced(ctx.client.clone(), &namespace),
+        }
+    }
+
+    fn secret_name(&self) -> String {
+        self.obj
+            .spec
+            .secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// The newest records: this process's copy if it wrote one, else the annotation.
+    fn records(&self, ctx: &Context) -> Result<Vec<Record>, String> {
+        match ctx.remembered(&self.uid) {
+            Some(records) => Ok(records),
+            None => issuance::parse_records(self.obj.annotations()),
+        }
+    }
+
+    /// Writes the records to the annotation (and remembers them).
+    async fn save_records(&self, ctx: &Context, records: &[Record]) -> Result<(), Error> {
+        let patch = json!({"metadata": {"annotations": {
+            KEYS_ANNOTATION: issuance::render_records(records)
+        }}});
+        self.api
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::Kube)?;
+        ctx.remember(&self.uid, records.to_vec());
+        Ok(())
+    }
+}
+
+// === apply ===
+
+async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> {
+    let req = Request::new(obj, ctx);
+    let mut records = match req.records(ctx) {
+        Ok(records) => records,
+        Err(message) => {
+            let issuing = Issuing::Blocked {
+                reason: "InvalidAnnotation".into(),
+                message,
+            };
+            return finish(&req, ctx, observed_without_keys(&req, issuing), &[], &[]).await;
+        }
+    };
+
+    // Observe.
+    let snapshots = tokio::try_join!(ctx.products.get(), ctx.keys.get());
+    let (products, keys) = match snapshots {
+        Ok(s) => s,
+        Err(err) => {
+            let issuing = Issuing::Waiting {
+                reason: "MegaportUnavailable".into(),
+                message: format!("cannot read Megaport, retrying: {err}"),
+            };
+            if records.is_empty() {
+                finish(&req, ctx, observed_without_keys(&req, issuing), &[], &[]).await?;
+            } else {
+                note_outage(&req, &err).await;
+            }
+            return Err(Error::Megaport(err));
+        }
+    };
+
+    // Plan.
+    if records.is_empty() {
+        match plan(&req, ctx, &products.items, &keys.items).await? {
+            Ok(planned) => records = planned,
+            Err(issuing) => {
+                let action =
+                    finish(&req, ctx, observed_without_keys(&req, issuing), &[], &[]).await?;
+                return Ok(action);
+            }
+        }
+    }
+
+    // Issue (or adopt) every planned key.
+    let now = jiff::Timestamp::now();
+    let mut found: Vec<ServiceKey> = Vec::new();
+    let mut pending: Option<Issuing> = None;
+    for i in 0..records.len() {
+        match locate(&records[i], &req.uid, &keys.items) {
+            Some(key) => found.push(key),
+            None => match issue(&req, ctx, &mut records, i, now).await {
+                Ok(key) => found.push(key),
+                Err(IssueError::Rejected(message)) => {
+                    pending = Some(Issuing::Waiting {
+                        reason: "KeyRejected".into(),
+                        message,
+                    });
+                    break;
+                }
+                Err(IssueError::Other(err)) => return Err(err),
+            },
+        }
+    }
+
+    // Converge: updates and drift.
+    let mut restored = Vec::new();
+    let mut changed_records = false;
+    for (record, key) in records.iter_mut().zip(found.iter_mut()) {
+        let desired =
+            issuance::desired_key(&obj.spec, record, &req.uid, key.create_date, now, false);
+        let state = issuance::key_state(key, EpochMillis::from_timestamp(now));
+        let action = issuance::key_action(&desired, key, record.applied.as_deref(), state);
+        if action == KeyAction::Keep {
+            if record.applied.is_none() {
+                record.applied = Some(desired.digest());
+                changed_records = true;
+            }
+            continue;
+        }
+        let updated = ctx
+            .api
+            .update_service_key(&desired.update_for(key))
+            .await
+            .map_err(Error::Megaport)?;
+        let fingerprint = delivery::fingerprint(&updated.key);
+        if let KeyAction::Restore(changes) = &action {
+            restored.push(format!("{fingerprint}: {}", changes.join(", ")));
+            tracing::info!(request = %req.name, namespace = %req.namespace, key = %fingerprint, changes = %changes.join(", "), "restored a key changed outside the operator");
+        } else {
+            tracing::info!(request = %req.name, namespace = %req.namespace, key = %fingerprint, "updated a key to the spec");
+        }
+        ctx.keys.upsert(updated.clone());
+        *key = updated;
+        record.applied = Some(desired.digest());
+        changed_records = true;
+    }
+    if changed_records {
+        req.save_records(ctx, &records).await?;
+    }
+    if !restored.is_empty() {
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            "DriftRestored",
+            &format!(
+                "keys changed outside the operator were restored: {}",
+                restored.join("; ")
+            ),
+        )
+        .await;
+    }
+
+    // Deliver.
+    let on_ramps: Vec<Option<OnRampStatus>> = found
+        .iter()
+        .map(|k| on_ramp_of(&products.items, &k.product_uid))
+        .collect();
+    let secret = if found.is_empty() {
+        SecretState::NoKeys
+    } else {
+        let delivered: Vec<DeliveredKey> = found
+            .iter()
+            .zip(&on_ramps)
+            .map(|(k, o)| delivered_key(k, o.as_ref()))
+            .collect();
+        ensure_secret(&req, ctx, &delivered).await?
+    };
+
+    // Status.
+    let issuing = pending.unwrap_or_else(|| {
+        if found.len() < records.len() {
+            Issuing::Waiting {
+                reason: "Issuing".into(),
+                message: format!("{} of {} key(s) issued", found.len(), records.len()),
+            }
+        } else {
+            Issuing::Done {
+                note: (issuance::wants_two(&obj.spec) && records.len() == 1).then(|| {
+                    "diversity Preferred, but only one zone had an on-ramp that fits: one key"
+                        .to_owned()
+                }),
+            }
+        }
+    });
+    let observed = Observed {
+        issuing,
+        keys: found
+            .iter()
+            .zip(&on_ramps)
+            .map(|(k, o)| {
+                issuance::issued_key(
+                    k,
+                    delivery::fingerprint(&k.key),
+                    o.as_ref(),
+                    &products.items,
+                    EpochMillis::from_timestamp(now),
+                )
+            })
+            .collect(),
+        secret_name: req.secret_name(),
+        secret,
+        restored,
+        suspended: obj.spec.suspend.unwrap_or(false),
+        keys_read_at: keys.fetched_at_wall,
+    };
+    finish(&req, ctx, observed, &records, &found).await
+}
+
+fn observed_without_keys(req: &Request<'_>, issuing: Issuing) -> Observed {
+    Observed {
+        issuing,
+        keys: Vec::new(),
+        secret_name: req.secret_name(),
+        secret: SecretState::NoKeys,
+        restored: Vec::new(),
+        suspended: req.obj.spec.suspend.unwrap_or(false),
+        keys_read_at: jiff::Timestamp::now(),
+    }
+}
+
+/// Records a Megaport outage in `Reconciling` without touching what status already says.
+async fn note_outage(req: &Request<'_>, err: &MegaportError) {
+    let mut status = req.obj.status.clone().unwrap_or_default();
+    status.conditions = conditions::merge(
+        &status.conditions,
+        &[conditions::Desired::yes(
+            types::RECONCILING,
+            "MegaportUnavailable",
+            format!("cannot read Megaport, key states may be stale: {err}"),
+        )],
+        req.obj.meta().generation,
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+    );
+    if req.obj.status.as_ref() != Some(&status)
+        && let Err(e) = req
+            .api
+            .patch_status(
+                &req.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+    {
+        tracing::warn!(request = %req.name, error = %e, "could not record the Megaport outage");
+    }
+}
+
+/// The on-ramp's details for status and the Secret.
+fn on_ramp_of(products: &[Product], uid: &str) -> Option<OnRampStatus> {
+    products
+        .iter()
+        .find(|p| p.product_uid == uid)
+        .map(|p| onramp::on_ramp_status(p, VlanRange::FULL))
+}
+
+/// The key among `keys` that `record` stands for: by fingerprint, else by marker on its
+/// on-ramp.
+fn locate(record: &Record, request_uid: &str, keys: &[ServiceKey]) -> Option<ServiceKey> {
+    let marker = record.marker(request_uid);
+    let by_fingerprint = record.fingerprint.as_ref().and_then(|fp| {
+        keys.iter()
+            .find(|k| k.product_uid == record.product_uid && &delivery::fingerprint(&k.key) == fp)
+    });
+    by_fingerprint
+        .or_else(|| {
+            keys.iter().find(|k| {
+                k.product_uid == record.product_uid
+                    && k.description.as_deref().and_then(Marker::parse).as_ref() == Some(&marker)
+            })
+        })
+        .cloned()
+}
+
+// === plan ===
+
+/// Decides the request's on-ramps and VLANs and writes them to the annotation, or says why not.
+async fn plan(
+    req: &Request<'_>,
+    ctx: &Context,
+    products: &[Product],
+    keys: &[ServiceKey],
+) -> Result<Result<Vec<Record>, Issuing>, Error> {
+    let spec = &req.obj.spec;
+    let (on_ramps, vlan_range) = match (&spec.region_ref, &spec.on_ramp) {
+        (Some(region_ref), _) => {
+            let regions: Api<OnRampRegion> = Api::all(ctx.client.clone());
+            let Some(region) = regions
+                .get_opt(&region_ref.name)
+                .await
+                .map_err(Error::Kube)?
+            else {
+                return Ok(Err(Issuing::Waiting {
+                    reason: "RegionNotFound".into(),
+                    message: format!("OnRampRegion {} does not exist", region_ref.name),
+                }));
+            };
+            if let Some(selector) = &region.spec.allowed_namespaces
+                && let Some(refusal) =
+                    namespace_refusal(ctx, &req.namespace, &region_ref.name, selector).await?
+            {
+                return Ok(Err(refusal));
+            }
+            let view = onramp::evaluate(&region.spec, products);
+            (view.on_ramps, view.effective.vlan_range)
+        }
+        (None, Some(on_ramp)) => match on_ramp_of(products, &on_ramp.product_uid) {
+            Some(status) if status.product_type.is_some() => (vec![status], VlanRange::FULL),
+            _ => {
+                return Ok(Err(Issuing::Blocked {
+                    reason: "OnRampNotFound".into(),
+                    message: format!(
+                        "the provider has no Port, MCR or MVE with productUid {}",
+                        on_ramp.product_uid
+                    ),
+                }));
+            }
+        },
+        (None, None) => {
+            return Ok(Err(Issuing::Blocked {
+                reason: "InvalidSpec".into(),
+                message: "set regionRef or onRamp".into(),
+            }));
+        }
+    };
+    let needs = Needs {
+        speed_mbps: spec.max_speed_mbps,
+        diversity: spec.diversity.unwrap_or_default(),
+        single_use: spec.single_use.unwrap_or(true),
+        vlan: spec.vlan,
+        vlan_range,
+    };
+
+    let _decision = ctx.decisions.lock().await;
+    let (claims, owners) = claims_of_others(ctx, &req.uid);
+    let candidates = issuance::candidates(
+        &on_ramps,
+        products,
+        keys,
+        &claims,
+        &owners,
+        EpochMillis::now(),
+    );
+    match selection::select(&candidates, &needs) {
+        Outcome::Picked { picks, .. } => {
+            let records: Vec<Record> = picks
+                .into_iter()
+                .map(|p| Record {
+                    zone: Marker::new(&req.uid, p.zone.as_deref()).zone,
+                    product_uid: p.product_uid,
+                    vlan: p.vlan,
+                    speed_mbps: p.speed_mbps,
+                    fingerprint: None,
+                    applied: None,
+                })
+                .collect();
+            req.save_records(ctx, &records).await?;
+            tracing::info!(request = %req.name, namespace = %req.namespace, keys = records.len(), "planned keys");
+            Ok(Ok(records))
+        }
+        Outcome::Unavailable {
+            reason,
+            stalled,
+            code,
+        } => Ok(Err(if stalled {
+            Issuing::Blocked {
+                reason: code.into(),
+                message: reason,
+            }
+        } else {
+            Issuing::Waiting {
+                reason: code.into(),
+                message: reason,
+            }
+        })),
+    }
+}
+
+/// Why the region refuses this namespace, if it does.
+async fn namespace_refusal(
+    ctx: &Context,
+    namespace: &str,
+    region: &str,
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> Result<Option<Issuing>, Error> {
+    let selector = match Selector::try_from(selector.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Some(Issuing::Blocked {
+                reason: "InvalidRegion".into(),
+                message: format!("OnRampRegion {region} has an invalid allowedNamespaces: {e}"),
+            }));
+        }
+    };
+    let ns = Api::<Namespace>::all(ctx.client.clone())
+        .get(namespace)
+        .await
+        .map_err(Error::Kube)?;
+    let labels = ns.metadata.labels.unwrap_or_default();
+    Ok((!selector.matches(&labels)).then(|| Issuing::Blocked {
+        reason: "NamespaceNotAllowed".into(),
+        message: format!(
+            "OnRampRegion {region} does not serve namespace {namespace} (its allowedNamespaces does not match the namespace's labels)"
+        ),
+    }))
+}
+
+/// VLAN and capacity claims of every other request, and request names by UID.
+fn claims_of_others(ctx: &Context, own_uid: &str) -> (Vec<Claim>, BTreeMap<String, String>) {
+    let mut claims = Vec::new();
+    let mut owners = BTreeMap::new();
+    for other in ctx.requests.state() {
+        let Some(uid) = other.uid() else { continue };
+        let holder = format!(
+            "ServiceKeyRequest {}/{}",
+            other.namespace().unwrap_or_default(),
+            other.name_any()
+        );
+        owners.insert(uid.clone(), holder.clone());
+        if uid == own_uid {
+            continue;
+        }
+        let records = ctx
+            .remembered(&uid)
+            .or_else(|| issuance::parse_records(other.annotations()).ok())
+            .unwrap_or_default();
+        claims.extend(records.into_iter().map(|r| Claim {
+            issued: r.fingerprint.is_some(),
+            product_uid: r.product_uid,
+            vlan: r.vlan,
+            speed_mbps: r.speed_mbps,
+            holder: holder.clone(),
+        }));
+    }
+    (claims, owners)
+}
+
+// === issue ===
+
+enum IssueError {
+    /// Megaport refused the key (4xx): the message says why.
+    Rejected(String),
+    /// Anything else: retried with backoff, searching before creating again.
+    Other(Error),
+}
+
+/// Adopts the planned key `records[i]` if Megaport already has it (a crash after the create),
+/// else creates it; records its fingerprint either way.
+async fn issue(
+    req: &Request<'_>,
+    ctx: &Context,
+    records: &mut [Record],
+    i: usize,
+    now: jiff::Timestamp,
+) -> Result<ServiceKey, IssueError> {
+    let record = records[i].clone();
+    let lock = ctx.on_ramp_lock(&record.product_uid);
+    let _on_ramp = lock.lock().await;
+    // Search first: the snapshot may predate a key created before a crash or a lost answer.
+    let existing = ctx
+        .api
+        .list_service_keys_for_product(&record.product_uid)
+        .await
+        .map_err(|e| IssueError::Other(Error::Megaport(e)))?;
+    let key = match locate(&record, &req.uid, &existing) {
+        Some(key) => {
+            tracing::info!(request = %req.name, namespace = %req.namespace, key = %delivery::fingerprint(&key.key), "adopted a key issued earlier");
+            key
+        }
+        None => {
+            let desired = issuance::desired_key(&req.obj.spec, &record, &req.uid, None, now, false);
+            let create = CreateServiceKey {
+                product_uid: record.product_uid.clone(),
+                single_use: desired.single_use,
+                max_speed: desired.max_speed,
+                active: desired.active,
+                pre_approved: desired.pre_approved,
+                description: Some(desired.description.clone()),
+                vlan: desired.vlan,
+                valid_for: (desired.valid_from.is_some() || desired.valid_until.is_some()).then(
+                    || crate::megaport::models::ValidFor {
+                        start: Some(EpochMillis(
+                            desired.valid_from.unwrap_or(now.as_millisecond()),
+                        )),
+                        end: desired.valid_until.map(EpochMillis),
+                    },
+                ),
+            };
+            match ctx.api.create_service_key(&create).await {
+                Ok(key) => {
+                    tracing::info!(request = %req.name, namespace = %req.namespace, key = %delivery::fingerprint(&key.key), on_ramp = %record.product_uid, vlan = ?record.vlan, "issued a key");
+                    key
+                }
+                Err(err) if is_rejection(&err) => {
+                    return Err(IssueError::Rejected(format!(
+                        "Megaport refused the key on {}: {err}",
+                        record.product_uid
+                    )));
+                }
+                Err(err) => return Err(IssueError::Other(Error::Megaport(err))),
+            }
+        }
+    };
+    ctx.keys.upsert(key.clone());
+    records[i].fingerprint = Some(delivery::fingerprint(&key.key));
+    req.save_records(ctx, records)
+        .await
+        .map_err(IssueError::Other)?;
+    Ok(key)
+}
+
+/// A clear refusal (bad request, forbidden, conflict) rather than an outage.
+fn is_rejection(err: &MegaportError) -> bool {
+    matches!(err, MegaportError::Api { status, .. } if (400..500).contains(status) && *status != 401 && *status != 429)
+}
+
+// === deliver ===
+
+fn delivered_key(key: &ServiceKey, on_ramp: Option<&OnRampStatus>) -> DeliveredKey {
+    DeliveredKey {
+        key: key.key.clone(),
+        product_uid: key.product_uid.clone(),
+        on_ramp: on_ramp
+            .map(|o| o.name.clone())
+            .or_else(|| key.product_name.clone())
+            .unwrap_or_default(),
+        location: on_ramp.and_then(|o| o.location.clone()),
+        metro: on_ramp.and_then(|o| o.metro.clone()),
+        country: on_ramp.and_then(|o| o.country.clone()),
+        zone: on_ramp.and_then(|o| o.diversity_zone.clone()),
+        vlan: key.vlan,
+        max_speed_mbps: key.max_speed.unwrap_or(0),
+        single_use: key.single_use,
+        pre_approved: key.pre_approved.unwrap_or(false),
+        expires_at: key
+            .valid_for
+            .as_ref()
+            .and_then(|v| v.end)
+            .and_then(EpochMillis::to_timestamp)
+            .map(|t| t.to_string()),
+    }
+}
+
+/// Whether `secret` was written by the operator for the request `uid`.
+fn is_ours(secret: &Secret, uid: &str) -> bool {
+    secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGER)
+        && secret
+            .annotations()
+            .get(REQUEST_UID_ANNOTATION)
+            .map(String::as_str)
+            == Some(uid)
+}
+
+/// The Secret the request should have.
+fn desired_secret(req: &Request<'_>, keys: &[DeliveredKey]) -> Result<Secret, serde_json::Error> {
+    let spec = req.obj.spec.secret.clone().unwrap_or_default();
+    let template = spec.template.unwrap_or_default();
+    let mut labels = template.labels.unwrap_or_default();
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGER.into());
+    labels.insert(REQUEST_LABEL.into(), req.name.clone());
+    let mut annotations = template.annotations.unwrap_or_default();
+    annotations.insert(REQUEST_UID_ANNOTATION.into(), req.uid.clone());
+    let owner = (spec.policy.unwrap_or_default() == SecretPolicy::Owner).then(|| OwnerReference {
+        api_version: ServiceKeyRequest::api_version(&()).into_owned(),
+        kind: ServiceKeyRequest::kind(&()).into_owned(),
+        name: req.name.clone(),
+        uid: req.uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    });
+    let data = delivery::secret_data(keys)?
+        .into_iter()
+        .map(|(k, v)| (k, ByteString(v.into_bytes())))
+        .collect();
+    Ok(Secret {
+        metadata: ObjectMeta {
+            name: Some(req.secret_name()),
+            namespace: Some(req.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: owner.map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(data),
+        ..Secret::default()
+    })
+}
+
+/// Whether `current` already carries everything in `desired`.
+fn secret_matches(current: &Secret, desired: &Secret) -> bool {
+    let contains = |have: &Option<BTreeMap<String, String>>,
+                    want: &Option<BTreeMap<String, String>>| {
+        want.iter()
+            .flatten()
+            .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v))
+    };
+    current.data == desired.data
+        && contains(&current.metadata.labels, &desired.metadata.labels)
+        && contains(&current.metadata.annotations, &desired.metadata.annotations)
+        && current
+            .metadata
+            .owner_references
+            .clone()
+            .unwrap_or_default()
+            == desired
+                .metadata
+                .owner_references
+                .clone()
+                .unwrap_or_default()
+}
+
+/// Writes the Secret unless a Secret of that name exists that the operator did not write for
+/// this request; repairs edits of its own Secret.
+async fn ensure_secret(
+    req: &Request<'_>,
+    ctx: &Context,
+    keys: &[DeliveredKey],
+) -> Result<SecretState, Error> {
+    let name = req.secret_name();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &req.namespace);
+    let current = api.get_opt(&name).await.map_err(Error::Kube)?;
+    if let Some(current) = &current
+        && !is_ours(current, &req.uid)
+    {
+        return Ok(SecretState::Conflict(format!(
+            "Secret {name} exists and was not written by the operator for this request (it lacks {MANAGED_BY_LABEL}={MANAGER} and {REQUEST_UID_ANNOTATION}={}); it was left untouched: delete it or set spec.secret.name",
+            req.uid
+        )));
+    }
+    let desired = desired_secret(req, keys).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+    if current
+        .as_ref()
+        .is_some_and(|c| secret_matches(c, &desired))
+    {
+        return Ok(SecretState::Synced);
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&desired),
+    )
+    .await
+    .map_err(Error::Kube)?;
+    tracing::info!(request = %req.name, namespace = %req.namespace, secret = %name, repaired = current.is_some(), "wrote the keys' Secret");
+    Ok(SecretState::Synced)
+}
+
+// === status ===
+
+/// Computes and writes the status; returns when to look again.
+async fn finish(
+    req: &Request<'_>,
+    ctx: &Context,
+    observed: Observed,
+    records: &[Record],
+    keys: &[ServiceKey],
+) -> Result<Action, Error> {
+    let previous = req.obj.status.as_ref();
+    let status = issuance::desired_status(
+        previous,
+        req.obj.meta().generation,
+        &observed,
+        jiff::Timestamp::now(),
+    );
+    if previous.is_none_or(|p| issuance::status_changed(p, &status)) {
+        req.api
+            .patch_status(
+                &req.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .map_err(Error::Kube)?;
+    }
+    announce(ctx, req.obj, previous, &status).await;
+    tracing::debug!(request = %req.name, namespace = %req.namespace, phase = ?status.phase, keys = keys.len(), planned = records.len(), "reconciled ServiceKeyRequest");
+    Ok(Action::requeue(match observed.issuing {
+        Issuing::Done { .. } => ctx.keys.refresh_period(),
+        Issuing::Waiting { ref reason, .. } if reason == "Issuing" => ISSUING_RETRY,
+        Issuing::Waiting { .. } => WAITING_RETRY.min(ctx.keys.refresh_period()),
+        Issuing::Blocked { .. } => ctx.keys.refresh_period(),
+    }))
+}
+
+/// One event when Ready changes status or reason (not on every reconcile).
+async fn announce(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    previous: Option<&ServiceKeyRequestStatus>,
+    status: &ServiceKeyRequestStatus,
+) {
+    let Some(ready) = conditions::find(&status.conditions, types::READY) else {
+        return;
+    };
+    let before = previous.and_then(|p| conditions::find(&p.conditions, types::READY));
+    if before.is_some_and(|b| b.status == ready.status && b.reason == ready.reason) {
+        return;
+    }
+    let kind = if ready.status == "True" {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    publish(ctx, obj, kind, &ready.reason, &ready.message).await;
+}
+
+async fn publish(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    kind: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_: kind,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::warn!(request = %obj.name_any(), error = %err, "could not publish event");
+    }
+}
+
+// === cleanup ===
+
+/// Deletion: deactivate (or retain) the keys, then let the finalizer go.
+async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> {
+    let req = Request::new(obj, ctx);
+    if obj
+        .annotations()
+        .get(ABANDON_ANNOTATION)
+        .map(String::as_str)
+        == Some("true")
+    {
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            "Abandoned",
+            "deleted with the abandon annotation: its keys were left as they are in Megaport",
+        )
+        .await;
+        ctx.forget(&req.uid);
+        return Ok(Action::await_change());
+    }
+    if obj.spec.deletion_policy.unwrap_or_default() == DeletionPolicy::Retain {
+        ctx.forget(&req.uid);
+        return Ok(Action::await_change());
+    }
+    let records = req.records(ctx).unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    let mut deactivated = 0;
+    for record in &records {
+        let result = async {
+            let keys = ctx
+                .api
+                .list_service_keys_for_product(&record.product_uid)
+                .await?;
+            let Some(key) = locate(record, &req.uid, &keys) else {
+                return Ok(None);
+            };
+            let state = issuance::key_state(&key, EpochMillis::from_timestamp(now));
+            if !key.active
+                || (key.single_use && state == crate::crd::service_key_request::KeyState::Used)
+            {
+                return Ok(None);
+            }
+            let desired =
+                issuance::desired_key(&obj.spec, record, &req.uid, key.create_date, now, true);
+            let updated = ctx
+                .api
+                .update_service_key(&desired.update_for(&key))
+                .await?;
+            ctx.keys.upsert(updated.clone());
+            Ok::<_, MegaportError>(Some(updated))
+        }
+        .await;
+        match result {
+            Ok(Some(_)) => deactivated += 1,
+            Ok(None) => {}
+            Err(err) => {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    "DeactivationFailed",
+                    &format!(
+                        "cannot deactivate the keys, deletion waits: {err}. If the Megaport credentials are gone for good, annotate the request {ABANDON_ANNOTATION}=true to delete it and leave its keys as they are"
+                    ),
+                )
+                .await;
+                return Err(Error::Cleanup(err));
+            }
+        }
+    }
+    tracing::info!(request = %req.name, namespace = %req.namespace, deactivated, "deactivated keys of a deleted request");
+    ctx.forget(&req.uid);
+    Ok(Action::await_change())
+}

@@ -1,0 +1,557 @@
+//! ServiceKeyRequest end to end: the operator (as its minimal ServiceAccount) issues keys in
+//! the simulator's QuantumGPU world, delivers them in Secrets, and follows them through use,
+//! expiry, drift and deletion.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use megaport_operator::crd::conditions;
+use megaport_operator::crd::onramp_region::{
+    OnRampMatch, OnRampRegion, OnRampRegionSpec, VlanRange,
+};
+use megaport_operator::crd::service_key_request::{KeyState, Phase, ServiceKeyRequest};
+use megaport_operator::delivery::{Marker, fingerprint};
+use megaport_operator::megaport::MegaportApi;
+use megaport_operator::megaport::models::{
+    OrderItem, ProductType, ServiceKey, UpdateServiceKey, VxcOrder, VxcOrderEnd, VxcOrderLine,
+};
+use megaport_operator::simulator::quantumgpu;
+use serde_json::{Value, json};
+
+use crate::support::{self, Identity, Operator, TestNamespace, eventually};
+
+const WAIT: Duration = Duration::from_secs(45);
+
+pub fn request(name: &str, spec: Value) -> ServiceKeyRequest {
+    serde_json::from_value(json!({
+        "apiVersion": "megaport.onramp.dev/v1alpha1",
+        "kind": "ServiceKeyRequest",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+/// A US-West region (the two Los Angeles ports) with a unique name.
+pub async fn us_west(admin: &Client) -> String {
+    let name = format!(
+        "us-west-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let region = OnRampRegion::new(
+        &name,
+        OnRampRegionSpec {
+            display_name: Some("US-West".into()),
+            match_: OnRampMatch {
+                location_ids: Some(vec![59, 60]),
+                ..OnRampMatch::default()
+            },
+            selection: None,
+            vlan_range: Some(VlanRange { min: 100, max: 999 }),
+            allowed_namespaces: None,
+        },
+    );
+    Api::<OnRampRegion>::all(admin.clone())
+        .create(&PostParams::default(), &region)
+        .await
+        .unwrap();
+    name
+}
+
+/// Waits until the request reports `phase` for its current generation.
+pub async fn wait_phase(
+    api: &Api<ServiceKeyRequest>,
+    name: &str,
+    phase: Phase,
+) -> ServiceKeyRequest {
+    eventually(&format!("{name} to be {phase:?}"), WAIT, || async {
+        let r = api.get(name).await.ok()?;
+        let status = r.status.as_ref()?;
+        (status.phase == Some(phase) && status.observed_generation == r.metadata.generation)
+            .then_some(r)
+    })
+    .await
+}
+
+pub fn condition<'a>(r: &'a ServiceKeyRequest, type_: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    let c = conditions::find(&r.status.as_ref()?.conditions, type_)?;
+    Some((c.status.as_str(), c.reason.as_str(), c.message.as_str()))
+}
+
+pub async fn secret_data(client: &Client, namespace: &str, name: &str) -> BTreeMap<String, String> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+        .unwrap();
+    secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+        .collect()
+}
+
+/// The request's keys as Megaport has them (found by their marker).
+pub async fn keys_of(provider: &dyn MegaportApi, r: &ServiceKeyRequest) -> Vec<ServiceKey> {
+    let uid = r.uid().unwrap();
+    provider
+        .list_service_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| {
+            k.description
+                .as_deref()
+                .and_then(Marker::parse)
+                .is_some_and(|m| m.request_uid == uid)
+        })
+        .collect()
+}
+
+/// The customer company orders a VXC from its own port with `key`.
+async fn customer_uses(customer: &dyn MegaportApi, key: &str, on_ramp: &str) -> String {
+    let own = customer
+        .list_products(Some("LIVE"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.product_type == ProductType::Megaport)
+        .unwrap();
+    let bought = customer
+        .buy_network_design(
+            &[OrderItem::Vxc(VxcOrder {
+                product_uid: own.product_uid,
+                associated_vxcs: vec![VxcOrderLine {
+                    product_name: "acme-to-quantumgpu".into(),
+                    rate_limit: 500,
+                    term: 1,
+                    shutdown: false,
+                    service_key: Some(megaport_operator::megaport::models::ServiceKeyValue::new(
+                        key,
+                    )),
+                    a_end: VxcOrderEnd {
+                        vlan: Some(123),
+                        ..Default::default()
+                    },
+                    b_end: VxcOrderEnd {
+                        product_uid: Some(on_ramp.to_owned()),
+                        ..Default::default()
+                    },
+                    cost_centre: None,
+                    promo_code: None,
+                    resource_tags: vec![],
+                }],
+            })],
+            &[],
+        )
+        .await
+        .unwrap();
+    bought[0].product_uid().unwrap().to_owned()
+}
+
+/// The seed's story: a diverse pair for US-West, two customers on one port with VLANs 100 and
+/// 200, a customer using a key, and a key expiring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_scenario_issue_deliver_use_expire() {
+    let admin = support::client(Identity::Admin).await;
+    let operator = Operator::start(&admin, Operator::fast()).await;
+    let provider = support::megaport_client(
+        &operator.sim,
+        quantumgpu::PROVIDER_ADMIN_ID,
+        quantumgpu::PROVIDER_ADMIN_SECRET,
+    );
+    let customer = support::megaport_client(
+        &operator.sim,
+        quantumgpu::CUSTOMER_ADMIN_ID,
+        quantumgpu::CUSTOMER_ADMIN_SECRET,
+    );
+    let region = us_west(&admin).await;
+    let ns = TestNamespace::new(&admin, "seed").await;
+    let api: Api<ServiceKeyRequest> = Api::namespaced(admin.clone(), &ns.name);
+    let pp = PostParams::default();
+    api.create(
+        &pp,
+        &request(
+            "diverse",
+            json!({"regionRef": {"name": region}, "diversity": "Required", "singleUse": true,
+                   "maxSpeedMbps": 1000, "validity": {"duration": "30d"},
+                   "customer": {"name": "Acme Robotics"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    for (name, vlan) in [("customer-1", 100), ("customer-2", 200)] {
+        api.create(
+            &pp,
+            &request(
+                name,
+                json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_EQ1_BLUE}, "singleUse": true,
+                       "vlan": vlan, "maxSpeedMbps": 500, "description": format!("{name} on LA1")}),
+            ),
+        )
+        .await
+        .unwrap();
+    }
+
+    // The diverse pair: Los Angeles 1 (blue) and Los Angeles 2 (red), in one Secret.
+    let diverse = wait_phase(&api, "diverse", Phase::Issued).await;
+    let status = diverse.status.clone().unwrap();
+    assert_eq!(status.key_count, Some(2));
+    assert_eq!(status.zones.as_deref(), Some("blue,red"));
+    let by_zone: BTreeMap<&str, &str> = status
+        .keys
+        .iter()
+        .map(|k| (k.diversity_zone.as_deref().unwrap(), k.product_uid.as_str()))
+        .collect();
+    assert_eq!(
+        by_zone,
+        BTreeMap::from([
+            ("blue", quantumgpu::PORT_LAX_EQ1_BLUE),
+            ("red", quantumgpu::PORT_LAX_CS1_RED)
+        ])
+    );
+    for k in &status.keys {
+        assert_eq!(k.state, KeyState::Active);
+        assert!(k.single_use && k.vlan.is_some());
+        assert_eq!(k.max_speed_mbps, Some(1000));
+        assert!(k.expires_at.is_some(), "30d validity");
+    }
+    assert_eq!(condition(&diverse, "Ready").unwrap().0, "True");
+    assert_eq!(condition(&diverse, "SecretSynced").unwrap().0, "True");
+    let data = secret_data(&admin, &ns.name, "diverse").await;
+    let keys = keys_of(provider.as_ref(), &diverse).await;
+    assert_eq!(keys.len(), 2, "one key per zone, no more");
+    let blue = keys
+        .iter()
+        .find(|k| k.product_uid == quantumgpu::PORT_LAX_EQ1_BLUE)
+        .unwrap();
+    let red = keys
+        .iter()
+        .find(|k| k.product_uid == quantumgpu::PORT_LAX_CS1_RED)
+        .unwrap();
+    assert_eq!(data["serviceKey-blue"], blue.key.expose());
+    assert_eq!(data["serviceKey-red"], red.key.expose());
+    assert!([blue.key.expose(), red.key.expose()].contains(&data["serviceKey"].as_str()));
+    let delivered: Vec<Value> = serde_json::from_str(&data["keys.json"]).unwrap();
+    assert_eq!(delivered.len(), 2);
+    for entry in &delivered {
+        assert_eq!(entry["metro"], "Los Angeles");
+        assert_eq!(entry["country"], "USA");
+        assert_eq!(entry["maxSpeedMbps"], 1000);
+        assert!(entry["expiresAt"].is_string());
+    }
+    // Status carries fingerprints, never the key nor a prefix of it.
+    let status_text = serde_json::to_string(&diverse.status).unwrap();
+    for k in &keys {
+        assert!(!status_text.contains(&k.key.expose()[..8]));
+        assert!(status_text.contains(&fingerprint(&k.key)));
+    }
+    let secret = Api::<Secret>::namespaced(admin.clone(), &ns.name)
+        .get("diverse")
+        .await
+        .unwrap();
+    assert_eq!(
+        secret
+            .labels()
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("megaport-operator")
+    );
+    assert_eq!(
+        secret.owner_references()[0].uid,
+        diverse.uid().unwrap(),
+        "owned by the request"
+    );
+
+    // Two customers on the same port, VLANs 100 and 200.
+    for (name, vlan) in [("customer-1", 100u16), ("customer-2", 200)] {
+        let r = wait_phase(&api, name, Phase::Issued).await;
+        let k = &r.status.as_ref().unwrap().keys[0];
+        assert_eq!(
+            (k.product_uid.as_str(), k.vlan),
+            (quantumgpu::PORT_LAX_EQ1_BLUE, Some(vlan))
+        );
+        let megaport_keys = keys_of(provider.as_ref(), &r).await;
+        assert_eq!(megaport_keys.len(), 1);
+        assert_eq!(megaport_keys[0].vlan, Some(vlan));
+        assert!(
+            megaport_keys[0]
+                .description
+                .as_deref()
+                .unwrap()
+                .starts_with(&format!("{name} on LA1 "))
+        );
+    }
+    // The diverse pair's automatic VLAN on LA1 avoided 100 and 200 and the VXCs' 101-103.
+    let la1_vlan = status
+        .keys
+        .iter()
+        .find(|k| k.product_uid == quantumgpu::PORT_LAX_EQ1_BLUE)
+        .unwrap()
+        .vlan
+        .unwrap();
+    assert!(![100, 101, 102, 103, 200].contains(&la1_vlan), "{la1_vlan}");
+
+    // The customer orders a VXC with customer-1's key: the request becomes Used.
+    let c1 = secret_data(&admin, &ns.name, "customer-1").await;
+    let vxc = customer_uses(
+        customer.as_ref(),
+        &c1["serviceKey"],
+        quantumgpu::PORT_LAX_EQ1_BLUE,
+    )
+    .await;
+    let used = wait_phase(&api, "customer-1", Phase::Used).await;
+    let k = &used.status.as_ref().unwrap().keys[0];
+    assert_eq!(k.state, KeyState::Used);
+    assert!(k.last_used_at.is_some());
+    assert_eq!(k.used_by_vxc.as_deref(), Some(vxc.as_str()));
+    assert!(k.used_by_company.is_some(), "{k:?}");
+    assert_eq!(condition(&used, "Ready").unwrap().0, "True");
+
+    // Past notAfter: the diverse pair expires (Ready False, Stalled True); customer-2 (no end)
+    // stays Issued.
+    operator
+        .sim
+        .control()
+        .advance_clock(Duration::from_secs(31 * 86_400))
+        .await
+        .unwrap();
+    let expired = wait_phase(&api, "diverse", Phase::Expired).await;
+    assert_eq!(condition(&expired, "Ready").unwrap().0, "False");
+    assert_eq!(condition(&expired, "Stalled").unwrap().1, "KeysExpired");
+    assert!(
+        expired
+            .status
+            .as_ref()
+            .unwrap()
+            .keys
+            .iter()
+            .all(|k| k.state == KeyState::Expired)
+    );
+    let c2 = api.get("customer-2").await.unwrap();
+    assert_eq!(c2.status.unwrap().phase, Some(Phase::Issued));
+
+    // Extending the validity brings it back.
+    api.patch(
+        "diverse",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"validity": {"duration": "90d"}}})),
+    )
+    .await
+    .unwrap();
+    let renewed = wait_phase(&api, "diverse", Phase::Issued).await;
+    assert!(condition(&renewed, "Stalled").is_none());
+
+    // Events name what happened and never carry a key.
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(admin.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&events.items).unwrap();
+    assert!(text.contains("KeysExpired"), "{text}");
+    for k in keys_of(provider.as_ref(), &diverse).await {
+        assert!(!text.contains(k.key.expose()));
+    }
+    operator.stop().await;
+}
+
+/// A foreign Secret is never overwritten; keys changed outside the operator are restored and
+/// reported; spec changes update keys in place; an edited or deleted Secret is repaired;
+/// deletion deactivates keys and garbage-collects an owned Secret, leaves an orphaned one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_drift_updates_and_deletion() {
+    let admin = support::client(Identity::Admin).await;
+    let operator = Operator::start(&admin, Operator::fast()).await;
+    let provider = support::megaport_client(
+        &operator.sim,
+        quantumgpu::PROVIDER_ADMIN_ID,
+        quantumgpu::PROVIDER_ADMIN_SECRET,
+    );
+    let ns = TestNamespace::new(&admin, "lifecycle").await;
+    let api: Api<ServiceKeyRequest> = Api::namespaced(admin.clone(), &ns.name);
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns.name);
+    let pp = PostParams::default();
+
+    // A Secret somebody else made.
+    let foreign: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "taken", "labels": {"team": "networking"}},
+        "stringData": {"password": "hunter2"},
+    }))
+    .unwrap();
+    let foreign = secrets.create(&pp, &foreign).await.unwrap();
+    let la2 = json!({"productUid": quantumgpu::PORT_LAX_CS1_RED});
+    api.create(
+        &pp,
+        &request(
+            "conflict",
+            json!({"onRamp": la2, "maxSpeedMbps": 100, "secret": {"name": "taken"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let conflicted = eventually("SecretConflict", WAIT, || async {
+        let r = api.get("conflict").await.ok()?;
+        (condition(&r, "SecretSynced")?.1 == "SecretConflict").then_some(r)
+    })
+    .await;
+    assert_eq!(condition(&conflicted, "Ready").unwrap().0, "False");
+    assert_eq!(
+        condition(&conflicted, "Stalled").unwrap().1,
+        "SecretConflict"
+    );
+    assert!(
+        condition(&conflicted, "SecretSynced")
+            .unwrap()
+            .2
+            .contains("left untouched")
+    );
+    let after = secrets.get("taken").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version,
+        foreign.metadata.resource_version
+    );
+    assert_eq!(after.data, foreign.data);
+
+    // A request with template labels, Owner policy.
+    api.create(
+        &pp,
+        &request(
+            "owned",
+            json!({"onRamp": la2, "singleUse": false, "maxSpeedMbps": 200, "preApproved": true,
+                   "secret": {"template": {"labels": {"tenant": "acme"}, "annotations": {"note": "x"}}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let owned = wait_phase(&api, "owned", Phase::Issued).await;
+    let secret = secrets.get("owned").await.unwrap();
+    assert_eq!(
+        secret.labels().get("tenant").map(String::as_str),
+        Some("acme")
+    );
+    assert_eq!(
+        secret.annotations().get("note").map(String::as_str),
+        Some("x")
+    );
+    let key = keys_of(provider.as_ref(), &owned).await.remove(0);
+    assert!(!key.single_use && key.vlan.is_none());
+    assert_eq!((key.max_speed, key.pre_approved), (Some(200), Some(true)));
+
+    // Deactivated and slowed in the Portal: Drifted, then restored.
+    let mut outside = UpdateServiceKey::from_key(&key);
+    outside.active = false;
+    outside.max_speed = Some(50);
+    provider.update_service_key(&outside).await.unwrap();
+    let drifted = eventually("Drifted=True", WAIT, || async {
+        let r = api.get("owned").await.ok()?;
+        (condition(&r, "Drifted")?.0 == "True").then_some(r)
+    })
+    .await;
+    let message = condition(&drifted, "Drifted").unwrap().2;
+    assert!(message.contains("active is false, want true"), "{message}");
+    assert!(message.contains("maxSpeed is 50, want 200"), "{message}");
+    let restored = keys_of(provider.as_ref(), &owned).await.remove(0);
+    assert!(restored.active);
+    assert_eq!(restored.max_speed, Some(200));
+    assert_eq!(
+        restored.description, key.description,
+        "description restored, whole object PUT"
+    );
+    eventually("Drifted=False once in sync", WAIT, || async {
+        let r = api.get("owned").await.ok()?;
+        (condition(&r, "Drifted")?.0 == "False").then_some(())
+    })
+    .await;
+
+    // Spec changes update the key in place, without a Drifted report.
+    api.patch(
+        "owned",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxSpeedMbps": 300, "suspend": true}})),
+    )
+    .await
+    .unwrap();
+    let suspended = wait_phase(&api, "owned", Phase::Suspended).await;
+    assert_eq!(condition(&suspended, "Drifted").unwrap().0, "False");
+    let k = keys_of(provider.as_ref(), &owned).await.remove(0);
+    assert_eq!((k.active, k.max_speed), (false, Some(300)));
+    assert_eq!(k.key, key.key, "updated in place, not replaced");
+    api.patch(
+        "owned",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .unwrap();
+    wait_phase(&api, "owned", Phase::Issued).await;
+
+    // An edited Secret is repaired; a deleted one is recreated.
+    let original = secret_data(&admin, &ns.name, "owned").await;
+    secrets
+        .patch(
+            "owned",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"serviceKey": "tampered"}})),
+        )
+        .await
+        .unwrap();
+    eventually("the Secret to be repaired", WAIT, || async {
+        let data = secret_data(&admin, &ns.name, "owned").await;
+        (data == original).then_some(())
+    })
+    .await;
+    secrets
+        .delete("owned", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the Secret to be recreated", WAIT, || async {
+        let s = secrets.get_opt("owned").await.ok()??;
+        (s.metadata.deletion_timestamp.is_none()).then_some(())
+    })
+    .await;
+    assert_eq!(secret_data(&admin, &ns.name, "owned").await, original);
+
+    // An Orphan-policy request with Retain: its Secret and active key stay after deletion.
+    api.create(
+        &pp,
+        &request(
+            "kept",
+            json!({"onRamp": la2, "singleUse": false, "maxSpeedMbps": 100,
+                   "deletionPolicy": "Retain", "secret": {"policy": "Orphan"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let kept = wait_phase(&api, "kept", Phase::Issued).await;
+
+    // Deletion: keys deactivated (Deactivate is the default), owned Secret collected.
+    for name in ["owned", "kept", "conflict"] {
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    eventually("the requests to be gone", WAIT, || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        list.items.is_empty().then_some(())
+    })
+    .await;
+    let gone = keys_of(provider.as_ref(), &owned).await.remove(0);
+    assert!(!gone.active, "Deactivate turned the key off");
+    assert_eq!(
+        gone.description, key.description,
+        "and kept its other fields"
+    );
+    let retained = keys_of(provider.as_ref(), &kept).await.remove(0);
+    assert!(retained.active, "Retain left the key alone");
+    eventually("the owned Secret to be garbage-collected", WAIT, || async {
+        secrets.get_opt("owned").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert!(
+        secrets.get_opt("kept").await.unwrap().is_some(),
+        "orphaned Secret stays"
+    );
+    assert_eq!(secrets.get("taken").await.unwrap().data, foreign.data);
+    operator.stop().await;
+}
