@@ -180,9 +180,19 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     let now = jiff::Timestamp::now();
     let mut found: Vec<ServiceKey> = Vec::new();
     let mut pending: Option<Issuing> = None;
+    let mut changed_records = false;
     for i in 0..records.len() {
         match locate(&records[i], &req.uid, &keys.items) {
-            Some(key) => found.push(key),
+            Some(key) => {
+                let fingerprint = delivery::fingerprint(&key.key);
+                if records[i].fingerprint.as_ref() != Some(&fingerprint) {
+                    // Found by its marker: issued before a crash or a lost answer.
+                    tracing::info!(request = %req.name, namespace = %req.namespace, key = %fingerprint, "adopted a key issued earlier");
+                    records[i].fingerprint = Some(fingerprint);
+                    changed_records = true;
+                }
+                found.push(key);
+            }
             None => match issue(&req, ctx, &mut records, i, now).await {
                 Ok(key) => found.push(key),
                 Err(IssueError::Rejected(message)) => {
@@ -199,7 +209,6 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
 
     // Converge: updates and drift.
     let mut restored = Vec::new();
-    let mut changed_records = false;
     for (record, key) in records.iter_mut().zip(found.iter_mut()) {
         let desired =
             issuance::desired_key(&obj.spec, record, &req.uid, key.create_date, now, false);

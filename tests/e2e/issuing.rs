@@ -555,3 +555,147 @@ async fn secrets_drift_updates_and_deletion() {
     assert_eq!(secrets.get("taken").await.unwrap().data, foreign.data);
     operator.stop().await;
 }
+
+/// Many requests for one on-ramp at once: every VLAN handed out once; two requests for the
+/// same explicit VLAN: one gets it, the other waits naming the holder and heals when the holder
+/// is deleted. Polling stays at one key list and one product list per period however many
+/// requests there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_and_constant_polling() {
+    let admin = support::client(Identity::Admin).await;
+    let settings = Operator::fast();
+    let period = settings.keys_refresh;
+    let operator = Operator::start(&admin, settings).await;
+    let control = operator.sim.control();
+    let provider = support::megaport_client(
+        &operator.sim,
+        quantumgpu::PROVIDER_ADMIN_ID,
+        quantumgpu::PROVIDER_ADMIN_SECRET,
+    );
+    let ns = TestNamespace::new(&admin, "concurrent").await;
+    let api: Api<ServiceKeyRequest> = Api::namespaced(admin.clone(), &ns.name);
+    let la1 = json!({"productUid": quantumgpu::PORT_LAX_EQ1_BLUE});
+
+    let create_all = |names: Vec<String>| {
+        let api = api.clone();
+        let la1 = la1.clone();
+        async move {
+            let creates = names.iter().map(|name| {
+                let api = api.clone();
+                let r = request(name, json!({"onRamp": la1, "maxSpeedMbps": 10}));
+                async move { api.create(&PostParams::default(), &r).await.unwrap() }
+            });
+            futures::future::join_all(creates).await;
+            for name in &names {
+                wait_phase(&api, name, Phase::Issued).await;
+            }
+        }
+    };
+    // Polling over `periods` periods: (key lists, product lists).
+    let poll = |periods: u32| {
+        let control = control.clone();
+        async move {
+            let keys = control.counter("GET /v2/service/key").await.unwrap();
+            let products = control.counter("GET /v2/products").await.unwrap();
+            tokio::time::sleep(period * periods).await;
+            (
+                control.counter("GET /v2/service/key").await.unwrap() - keys,
+                control.counter("GET /v2/products").await.unwrap() - products,
+            )
+        }
+    };
+
+    // Two requests for VLAN 150 and eight without a VLAN, all at once.
+    let vlan_150 = |name: &str| {
+        request(
+            name,
+            json!({"onRamp": la1, "vlan": 150, "maxSpeedMbps": 10}),
+        )
+    };
+    let pp = PostParams::default();
+    let (ra, rb) = (vlan_150("vlan-a"), vlan_150("vlan-b"));
+    let (a, b) = tokio::join!(api.create(&pp, &ra), api.create(&pp, &rb));
+    a.unwrap();
+    b.unwrap();
+    create_all((0..8).map(|i| format!("auto-{i}")).collect()).await;
+    let (winner, loser) = eventually("one holder of VLAN 150", WAIT, || async {
+        let a = api.get("vlan-a").await.ok()?;
+        let b = api.get("vlan-b").await.ok()?;
+        let issued = |r: &ServiceKeyRequest| r.status.as_ref()?.phase;
+        match (issued(&a), issued(&b)) {
+            (Some(Phase::Issued), Some(Phase::Pending)) => Some((a, b)),
+            (Some(Phase::Pending), Some(Phase::Issued)) => Some((b, a)),
+            _ => None,
+        }
+    })
+    .await;
+    let (_, reason, message) = condition(&loser, "Reconciling").unwrap();
+    assert_eq!(reason, "VlanInUse");
+    assert!(
+        message.contains(&format!(
+            "ServiceKeyRequest {}/{}",
+            ns.name,
+            winner.name_any()
+        )),
+        "{message}"
+    );
+
+    // Every key on LA1 has its own VLAN, none of the VXCs' (101-103), one key per request.
+    let keys = provider
+        .list_service_keys_for_product(quantumgpu::PORT_LAX_EQ1_BLUE)
+        .await
+        .unwrap();
+    let ours: Vec<&ServiceKey> = keys
+        .iter()
+        .filter(|k| k.active && k.description.as_deref().and_then(Marker::parse).is_some())
+        .collect();
+    let mut vlans: Vec<u16> = ours.iter().filter_map(|k| k.vlan).collect();
+    vlans.sort_unstable();
+    let unique: std::collections::BTreeSet<u16> = vlans.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        vlans.len(),
+        "a VLAN was handed out twice: {vlans:?}"
+    );
+    assert!(
+        vlans.iter().all(|v| ![101, 102, 103].contains(v)),
+        "{vlans:?}"
+    );
+    let requests = api.list(&ListParams::default()).await.unwrap().items;
+    for r in &requests {
+        let n = ours
+            .iter()
+            .filter(|k| {
+                k.description
+                    .as_deref()
+                    .and_then(Marker::parse)
+                    .unwrap()
+                    .request_uid
+                    == r.uid().unwrap()
+            })
+            .count();
+        let want = usize::from(r.name_any() != loser.name_any());
+        assert_eq!(n, want, "{} has {n} keys", r.name_any());
+    }
+
+    // Steady state with 10 requests, then with 30: the same calls per period.
+    let (keys_10, products_10) = poll(5).await;
+    create_all((8..28).map(|i| format!("auto-{i}")).collect()).await;
+    let (keys_30, products_30) = poll(5).await;
+    for (what, n) in [
+        ("key lists", keys_10),
+        ("product lists", products_10),
+        ("key lists", keys_30),
+        ("product lists", products_30),
+    ] {
+        assert!((3..=7).contains(&n), "{n} {what} in 5 periods");
+    }
+
+    // The holder goes away: the waiting request gets VLAN 150.
+    api.delete(&winner.name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
+    let healed = wait_phase(&api, &loser.name_any(), Phase::Issued).await;
+    assert_eq!(healed.status.unwrap().keys[0].vlan, Some(150));
+    operator.stop().await;
+}

@@ -4,6 +4,7 @@
 // Test helpers unwrap freely: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod crash;
 mod harness;
 mod issuing;
 mod onramp_region;
