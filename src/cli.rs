@@ -37,6 +37,8 @@ pub enum Command {
     Simulator(SimulatorArgs),
     /// Where the provider can sell: countries → metros → on-ramps, from live Megaport products.
     Catalog(CatalogArgs),
+    /// Issued service keys with state, on-ramp, zone, VLAN and request (never the key itself).
+    Keys(KeysArgs),
 }
 
 /// How to reach Megaport. Credentials come from MEGAPORT_ACCESS_KEY / MEGAPORT_SECRET_KEY.
@@ -113,6 +115,22 @@ pub struct CatalogArgs {
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub megaport: MegaportArgs,
+}
+
+/// `keys` options. Kubernetes is reached through the usual kubeconfig / in-cluster config.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Also list keys the operator did not issue.
+    #[arg(long)]
+    pub all: bool,
+    /// Do not read ServiceKeyRequests from Kubernetes (requests are shown by UID).
+    #[arg(long)]
+    pub no_kubernetes: bool,
     #[command(flatten)]
     pub megaport: MegaportArgs,
 }

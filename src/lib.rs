@@ -8,6 +8,7 @@
 //! - [`crd`]: the custom resources (types, schemas, CEL rules); no IO.
 //! - [`delivery`]: pure key bookkeeping: description marker, fingerprint, Secret content.
 //! - [`issuance`]: pure core of a ServiceKeyRequest: key records, desired keys, drift, status.
+//! - [`keys`]: the `keys` command: issued keys, their state and request (never the key).
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
@@ -22,6 +23,7 @@ pub mod controller;
 pub mod crd;
 pub mod delivery;
 pub mod issuance;
+pub mod keys;
 pub mod megaport;
 pub mod onramp;
 pub mod run;

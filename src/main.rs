@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Crd(args) => megaport_operator::cli::print_crds(&args)?,
         Command::Simulator(args) => megaport_operator::simulator::run(args).await?,
         Command::Catalog(args) => megaport_operator::catalog::run(args).await?,
+        Command::Keys(args) => megaport_operator::keys::run(args).await?,
     }
     Ok(())
 }

@@ -436,7 +436,10 @@ async fn plan(
     };
 
     let _decision = ctx.decisions.lock().await;
-    let (claims, owners) = claims_of_others(ctx, &req.uid);
+    let (mut claims, owners) = claims_of_others(ctx, &req.uid);
+    if spec.vlan.is_none() {
+        claims.extend(explicit_wishes(ctx, &req.uid, &on_ramps));
+    }
     let candidates = issuance::candidates(
         &on_ramps,
         products,
@@ -537,6 +540,45 @@ fn claims_of_others(ctx: &Context, own_uid: &str) -> (Vec<Claim>, BTreeMap<Strin
         }));
     }
     (claims, owners)
+}
+
+/// VLANs other requests ask for explicitly and have not been given yet: an automatic pick on
+/// the on-ramps they may land on leaves them alone, so applying several requests at once does
+/// not depend on which is decided first.
+fn explicit_wishes(ctx: &Context, own_uid: &str, on_ramps: &[OnRampStatus]) -> Vec<Claim> {
+    let mut wishes = Vec::new();
+    for other in ctx.requests.state() {
+        let (Some(uid), Some(vlan)) = (other.uid(), other.spec.vlan) else {
+            continue;
+        };
+        let planned = ctx
+            .remembered(&uid)
+            .or_else(|| issuance::parse_records(other.annotations()).ok())
+            .is_some_and(|r| !r.is_empty());
+        if uid == own_uid || planned || other.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        let holder = format!(
+            "ServiceKeyRequest {}/{} (asks for it)",
+            other.namespace().unwrap_or_default(),
+            other.name_any()
+        );
+        let targets = on_ramps.iter().filter(|o| {
+            other
+                .spec
+                .on_ramp
+                .as_ref()
+                .is_none_or(|explicit| explicit.product_uid == o.product_uid)
+        });
+        wishes.extend(targets.map(|o| Claim {
+            product_uid: o.product_uid.clone(),
+            vlan: Some(vlan),
+            speed_mbps: 0,
+            issued: true,
+            holder: holder.clone(),
+        }));
+    }
+    wishes
 }
 
 // === issue ===

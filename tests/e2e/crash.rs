@@ -138,6 +138,7 @@ async fn crash_between_create_and_record_never_duplicates_and_nothing_leaks() {
         secret_data(&admin, &ns.name, "crash").await["serviceKey"],
         key
     );
+    support::delete_requests(&admin, &ns.name).await;
     second.kill();
 
     // Nothing secret in the logs (at debug level), the status or the events.

@@ -111,6 +111,29 @@ pub async fn keys_of(provider: &dyn MegaportApi, r: &ServiceKeyRequest) -> Vec<S
         .collect()
 }
 
+/// Runs `megaport-operator keys ARGS` as the admin against the operator's simulator.
+async fn keys_command(operator: &Operator, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_megaport-operator"));
+    cmd.arg("keys")
+        .args(args)
+        .env("KUBECONFIG", std::env::var("KUBECONFIG_ADMIN").unwrap())
+        .env("MEGAPORT_BASE_URL", operator.sim.base_url())
+        .env("MEGAPORT_TOKEN_URL", operator.sim.token_url())
+        .env("MEGAPORT_ACCESS_KEY", quantumgpu::PROVIDER_ADMIN_ID)
+        .env("MEGAPORT_SECRET_KEY", quantumgpu::PROVIDER_ADMIN_SECRET)
+        .env_remove("RUST_LOG");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keys {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The customer company orders a VXC from its own port with `key`.
 async fn customer_uses(customer: &dyn MegaportApi, key: &str, on_ramp: &str) -> String {
     let own = customer
@@ -172,17 +195,6 @@ async fn seed_scenario_issue_deliver_use_expire() {
     let ns = TestNamespace::new(&admin, "seed").await;
     let api: Api<ServiceKeyRequest> = Api::namespaced(admin.clone(), &ns.name);
     let pp = PostParams::default();
-    api.create(
-        &pp,
-        &request(
-            "diverse",
-            json!({"regionRef": {"name": region}, "diversity": "Required", "singleUse": true,
-                   "maxSpeedMbps": 1000, "validity": {"duration": "30d"},
-                   "customer": {"name": "Acme Robotics"}}),
-        ),
-    )
-    .await
-    .unwrap();
     for (name, vlan) in [("customer-1", 100), ("customer-2", 200)] {
         api.create(
             &pp,
@@ -195,6 +207,17 @@ async fn seed_scenario_issue_deliver_use_expire() {
         .await
         .unwrap();
     }
+    api.create(
+        &pp,
+        &request(
+            "diverse",
+            json!({"regionRef": {"name": region}, "diversity": "Required", "singleUse": true,
+                   "maxSpeedMbps": 1000, "validity": {"duration": "30d"},
+                   "customer": {"name": "Acme Robotics"}}),
+        ),
+    )
+    .await
+    .unwrap();
 
     // The diverse pair: Los Angeles 1 (blue) and Los Angeles 2 (red), in one Secret.
     let diverse = wait_phase(&api, "diverse", Phase::Issued).await;
@@ -295,6 +318,24 @@ async fn seed_scenario_issue_deliver_use_expire() {
         .unwrap();
     assert!(![100, 101, 102, 103, 200].contains(&la1_vlan), "{la1_vlan}");
 
+    // `megaport-operator keys` lists them by request and region, without the keys.
+    let listing = keys_command(&operator, &["-o", "json"]).await;
+    let rows: Vec<Value> = serde_json::from_str(&listing).unwrap();
+    let of = |request: &str| -> Vec<&Value> {
+        rows.iter()
+            .filter(|r| r["request"] == format!("{}/{request}", ns.name))
+            .collect()
+    };
+    assert_eq!(of("diverse").len(), 2);
+    assert!(of("diverse").iter().all(|r| r["region"] == region.as_str()));
+    assert_eq!(of("customer-1")[0]["vlan"], 100);
+    assert_eq!(of("customer-2")[0]["state"], "Active");
+    let table = keys_command(&operator, &[]).await;
+    assert!(table.starts_with("FINGERPRINT"), "{table}");
+    for k in &keys {
+        assert!(!listing.contains(&k.key.expose()[..8]) && !table.contains(&k.key.expose()[..8]));
+    }
+
     // The customer orders a VXC with customer-1's key: the request becomes Used.
     let c1 = secret_data(&admin, &ns.name, "customer-1").await;
     let vxc = customer_uses(
@@ -355,7 +396,7 @@ async fn seed_scenario_issue_deliver_use_expire() {
     for k in keys_of(provider.as_ref(), &diverse).await {
         assert!(!text.contains(k.key.expose()));
     }
-    operator.stop().await;
+    operator.stop_after_cleanup(&admin, &ns.name).await;
 }
 
 /// A foreign Secret is never overwritten; keys changed outside the operator are restored and
@@ -553,7 +594,7 @@ async fn secrets_drift_updates_and_deletion() {
         "orphaned Secret stays"
     );
     assert_eq!(secrets.get("taken").await.unwrap().data, foreign.data);
-    operator.stop().await;
+    operator.stop_after_cleanup(&admin, &ns.name).await;
 }
 
 /// Many requests for one on-ramp at once: every VLAN handed out once; two requests for the
@@ -697,5 +738,5 @@ async fn concurrent_requests_and_constant_polling() {
         .unwrap();
     let healed = wait_phase(&api, &loser.name_any(), Phase::Issued).await;
     assert_eq!(healed.status.unwrap().keys[0].vlan, Some(150));
-    operator.stop().await;
+    operator.stop_after_cleanup(&admin, &ns.name).await;
 }

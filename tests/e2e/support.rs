@@ -335,6 +335,13 @@ impl Operator {
         }
     }
 
+    /// Deletes the namespace's ServiceKeyRequests and waits until their finalizers ran, then
+    /// stops: no request is left for the next test's operator (and simulator) to clean up.
+    pub async fn stop_after_cleanup(self, admin: &Client, namespace: &str) {
+        delete_requests(admin, namespace).await;
+        self.stop().await;
+    }
+
     /// Stops the controllers (graceful shutdown) and the simulator.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -345,4 +352,28 @@ impl Operator {
         }
         self.sim.shutdown().await;
     }
+}
+
+/// Deletes every ServiceKeyRequest in `namespace` and waits until they are gone.
+#[allow(dead_code)]
+pub async fn delete_requests(admin: &Client, namespace: &str) {
+    use kube::api::ListParams;
+    use megaport_operator::crd::ServiceKeyRequest;
+    let api: Api<ServiceKeyRequest> = Api::namespaced(admin.clone(), namespace);
+    let _ = api
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await;
+    eventually(
+        "the requests to be deleted",
+        Duration::from_secs(30),
+        || async {
+            api.list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
 }
