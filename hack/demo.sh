@@ -2,8 +2,10 @@
 # `make demo`: builds what is missing, starts a local Kubernetes control plane (etcd,
 # kube-apiserver, kube-controller-manager; built from the Go module proxy on first use and cached
 # under ~/.cache) and the Megaport simulator with the QuantumGPU scenario, then shows the catalog,
-# the operator resolving QuantumGPU's regions (examples/quantumgpu/), and a customer using a
-# service key (examples/api_tour.rs). Everything it starts is stopped on exit.
+# the operator resolving QuantumGPU's regions and issuing its customers' service keys
+# (examples/quantumgpu/), the Secrets customers read, a customer using a key
+# (examples/customer_order.rs) and the request turning Used. Everything it starts is stopped on
+# exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,7 @@ indent() { sed 's/^/   /'; }
 
 if [ -z "${HARNESS_DIR:-}" ]; then
   say "Building megaport-operator (the first run compiles dependencies: a few minutes)"
-  cargo build --quiet --bin megaport-operator --example api_tour
+  cargo build --quiet --bin megaport-operator --example customer_order
   say "Starting a local control plane (the first run builds it from the Go module proxy: ~15 minutes)"
   exec bash hack/with-control-plane.sh bash "$0"
 fi
@@ -54,7 +56,7 @@ echo "   \$ megaport-operator catalog onramps"; "$bin" catalog onramps | indent
 say "Installing the CRDs and the operator's ClusterRole; starting the operator under that role"
 k apply -f crds/ | indent
 k apply -f deploy/rbac.yaml | indent
-KUBECONFIG="$KUBECONFIG_OPERATOR" PRODUCTS_REFRESH_SECONDS=5 "$bin" run >"$oplog" 2>&1 &
+KUBECONFIG="$KUBECONFIG_OPERATOR" PRODUCTS_REFRESH_SECONDS=5 KEYS_REFRESH_SECONDS=3 "$bin" run >"$oplog" 2>&1 &
 op=$!
 echo "   operator pid $op (log: $oplog)"
 
@@ -67,10 +69,30 @@ k get orr us-west -o jsonpath='{range .status.onRamps[*]}{.name}{"\t"}{.location
 echo "   \$ kubectl get orr australia  (one port does not accept VXCs)"
 k get orr australia -o jsonpath='{range .status.onRamps[*]}{.name}{"\t"}eligible={.eligible}{"\t"}{.reason}{"\n"}{end}' | indent
 
-say "A customer uses a service key (API tour; service keys from the operator come next)"
-./target/debug/examples/api_tour | indent
+say "Customers ask for service keys (examples/quantumgpu/service-key-requests.yaml)"
+k apply -f examples/quantumgpu/service-key-requests.yaml | indent
+k -n acme-robotics wait --for=condition=Ready skr --all --timeout=60s | indent
+echo "   \$ kubectl -n acme-robotics get skr"; k -n acme-robotics get skr | indent
+echo "   \$ kubectl -n acme-robotics get skr us-west-diverse  (one key per zone; status shows fingerprints, never keys)"
+k -n acme-robotics get skr us-west-diverse -o jsonpath='{range .status.keys[*]}{.onRamp}{"\t"}zone={.diversityZone}{"\t"}vlan={.vlan}{"\t"}{.maxSpeedMbps} Mbps{"\t"}{.state}{"\t"}{.fingerprint}{"\n"}{end}' | indent
 
-say "Megaport API calls made, from the simulator's counters (one product list per refresh for all regions):"
+say "What the customer reads: Secret acme-us-west (serviceKey, serviceKey-<zone>, keys.json)"
+k -n acme-robotics get secret acme-us-west -o jsonpath='{.data}' |
+  python3 -c 'import json,sys; print("   keys: " + ", ".join(sorted(json.load(sys.stdin))))'
+k -n acme-robotics get secret acme-us-west -o jsonpath='{.data.keys\.json}' | base64 -d | indent
+
+say "The provider's view: megaport-operator keys (fingerprints, never keys)"
+KUBECONFIG="$KUBECONFIG_ADMIN" "$bin" keys | indent
+
+say "Customer 1 orders a VXC with the key from its Secret (examples/customer_order.rs)"
+SERVICE_KEY=$(k -n acme-robotics get secret customer-1 -o jsonpath='{.data.serviceKey}' | base64 -d) \
+  ./target/debug/examples/customer_order | indent
+k -n acme-robotics wait --for=jsonpath='{.status.phase}'=Used skr/customer-1 --timeout=60s | indent
+echo "   \$ kubectl -n acme-robotics get skr customer-1  (used: when, which VXC, which company)"
+k -n acme-robotics get skr customer-1 -o jsonpath='{range .status.keys[*]}state={.state}{"\t"}lastUsed={.lastUsedAt}{"\t"}vxc={.usedByVxc}{"\t"}by={.usedByCompany}{"\n"}{end}' | indent
+k -n acme-robotics get skr | indent
+
+say "Megaport API calls made, from the simulator's counters (one product list and one key list per refresh for everything):"
 curl -fsS "http://127.0.0.1:$port/_sim/counters" |
   python3 -c 'import json,sys; [print(f"   {v:>3}  {k}") for k,v in sorted(json.load(sys.stdin)["counters"].items())]'
 say "Done. The operator, the simulator and the control plane are stopped now."

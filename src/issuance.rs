@@ -161,8 +161,9 @@ pub fn parse_duration(text: &str) -> Option<jiff::SignedDuration> {
     Some(jiff::SignedDuration::from_secs(secs))
 }
 
-/// The desired values of a record's key. `created_at` is the key's creation time when it
-/// exists (a `duration` counts from `notBefore`, else from creation, else from `now`).
+/// The desired values of a record's key. `created_at` is where the existing key's validity
+/// counts from ([`window_start`]); a `duration` counts from `notBefore`, else from that, else
+/// from `now`.
 /// `deleting` turns the key off (deletion with policy Deactivate).
 pub fn desired_key(
     spec: &ServiceKeyRequestSpec,
@@ -194,6 +195,21 @@ pub fn desired_key(
         valid_from: from,
         valid_until: until,
     }
+}
+
+/// Where a key's validity counts from: the start of its window, else its creation.
+pub fn window_start(key: &ServiceKey) -> Option<EpochMillis> {
+    key.valid_for
+        .as_ref()
+        .and_then(|v| v.start)
+        .or(key.create_date)
+}
+
+/// Whether `key` was used after `read_at` (then a product list read at `read_at` cannot show
+/// the VXC it was used for).
+pub fn used_since(key: &ServiceKey, read_at: jiff::Timestamp) -> bool {
+    key.last_used
+        .is_some_and(|used| used.0 > read_at.as_millisecond())
 }
 
 fn show_time(ms: Option<i64>) -> String {
@@ -838,6 +854,29 @@ mod tests {
         assert_eq!(d.valid_until, Some(5_000 + 2 * 86_400_000));
         let d = desired_key(&spec(), &record(), UID, None, now(), true);
         assert!(!d.active, "deletion turns keys off");
+    }
+
+    #[test]
+    fn validity_counts_from_the_window_start_and_use_is_dated() {
+        let d = desired_key(&spec(), &record(), UID, None, now(), false);
+        let mut k = key_like(&d);
+        assert_eq!(
+            window_start(&k),
+            Some(EpochMillis(1_000)),
+            "validFor.start first"
+        );
+        k.valid_for = None;
+        assert_eq!(
+            window_start(&k),
+            Some(EpochMillis(1_000)),
+            "then the creation date"
+        );
+        let read = jiff::Timestamp::from_millisecond(5_000).unwrap();
+        assert!(!used_since(&k, read));
+        k.last_used = Some(EpochMillis(4_000));
+        assert!(!used_since(&k, read));
+        k.last_used = Some(EpochMillis(6_000));
+        assert!(used_since(&k, read));
     }
 
     #[test]

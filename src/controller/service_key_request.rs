@@ -210,8 +210,14 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     // Converge: updates and drift.
     let mut restored = Vec::new();
     for (record, key) in records.iter_mut().zip(found.iter_mut()) {
-        let desired =
-            issuance::desired_key(&obj.spec, record, &req.uid, key.create_date, now, false);
+        let desired = issuance::desired_key(
+            &obj.spec,
+            record,
+            &req.uid,
+            issuance::window_start(key),
+            now,
+            false,
+        );
         let state = issuance::key_state(key, EpochMillis::from_timestamp(now));
         let action = issuance::key_action(&desired, key, record.applied.as_deref(), state);
         if action == KeyAction::Keep {
@@ -254,6 +260,22 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         )
         .await;
     }
+
+    // A key used since the products were read: read them again (shared, single flight) so the
+    // VXC it was used for can be named. Bounded: only while the products are older than keys.
+    let products = if found
+        .iter()
+        .any(|k| issuance::used_since(k, products.fetched_at_wall))
+        && products.fetched_at < keys.fetched_at
+    {
+        let age = products.fetched_at.elapsed();
+        ctx.products
+            .get_fresher_than(age.saturating_sub(Duration::from_millis(1)))
+            .await
+            .unwrap_or(products)
+    } else {
+        products
+    };
 
     // Deliver.
     let on_ramps: Vec<Option<OnRampStatus>> = found
@@ -914,8 +936,14 @@ async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error
             {
                 return Ok(None);
             }
-            let desired =
-                issuance::desired_key(&obj.spec, record, &req.uid, key.create_date, now, true);
+            let desired = issuance::desired_key(
+                &obj.spec,
+                record,
+                &req.uid,
+                issuance::window_start(&key),
+                now,
+                true,
+            );
             let updated = ctx
                 .api
                 .update_service_key(&desired.update_for(&key))

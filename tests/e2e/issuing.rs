@@ -318,6 +318,15 @@ async fn seed_scenario_issue_deliver_use_expire() {
         .unwrap();
     assert!(![100, 101, 102, 103, 200].contains(&la1_vlan), "{la1_vlan}");
 
+    // Issued as desired at once: no key needed a correcting PUT.
+    let puts = operator
+        .sim
+        .control()
+        .counter("PUT /v2/service/key")
+        .await
+        .unwrap();
+    assert_eq!(puts, 0, "keys were updated right after being created");
+
     // `megaport-operator keys` lists them by request and region, without the keys.
     let listing = keys_command(&operator, &["-o", "json"]).await;
     let rows: Vec<Value> = serde_json::from_str(&listing).unwrap();
