@@ -749,3 +749,152 @@ async fn concurrent_requests_and_constant_polling() {
     assert_eq!(healed.status.unwrap().keys[0].vlan, Some(150));
     operator.stop_after_cleanup(&admin, &ns.name).await;
 }
+
+/// Requests that cannot be served as asked say why: a region that does not serve the
+/// namespace, Required diversity with one zone, an unknown on-ramp; Preferred falls back to one
+/// key with a note; a request for a region that does not exist yet waits and then proceeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_cannot_be_served_say_why() {
+    let admin = support::client(Identity::Admin).await;
+    let operator = Operator::start(&admin, Operator::fast()).await;
+    let ns = TestNamespace::new(&admin, "refusals").await;
+    let api: Api<ServiceKeyRequest> = Api::namespaced(admin.clone(), &ns.name);
+    let regions: Api<OnRampRegion> = Api::all(admin.clone());
+    let pp = PostParams::default();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let region = |name: &str, spec: Value| -> OnRampRegion {
+        serde_json::from_value(json!({
+            "apiVersion": "megaport.onramp.dev/v1alpha1", "kind": "OnRampRegion",
+            "metadata": {"name": format!("{name}-{suffix}")}, "spec": spec,
+        }))
+        .unwrap()
+    };
+    regions
+        .create(
+            &pp,
+            &region("japan", json!({"match": {"countries": ["Japan"]}})),
+        )
+        .await
+        .unwrap();
+    regions
+        .create(
+            &pp,
+            &region(
+                "private",
+                json!({"match": {"locationIds": [59, 60]},
+                       "allowedNamespaces": {"matchLabels": {"megaport.onramp.dev/customer": "true"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let stalled = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            eventually(&format!("{name} to stall"), WAIT, || async {
+                let r = api.get(name).await.ok()?;
+                let (status, reason, message) = condition(&r, "Stalled")?;
+                let (reason, message) = (reason.to_owned(), message.to_owned());
+                (status == "True").then_some((reason, message, r))
+            })
+            .await
+        }
+    };
+
+    let cases = [
+        (
+            "not-allowed",
+            json!({"regionRef": {"name": format!("private-{suffix}")}, "maxSpeedMbps": 10}),
+            "NamespaceNotAllowed",
+        ),
+        (
+            "one-zone",
+            json!({"regionRef": {"name": format!("japan-{suffix}")}, "diversity": "Required", "maxSpeedMbps": 10}),
+            "DiversityUnavailable",
+        ),
+        (
+            "no-such-port",
+            json!({"onRamp": {"productUid": "00000000-0000-4000-8000-000000000000"}}),
+            "OnRampNotFound",
+        ),
+        (
+            "too-fast",
+            json!({"regionRef": {"name": format!("japan-{suffix}")}, "maxSpeedMbps": 5000}),
+            "NoFittingOnRamp",
+        ),
+    ];
+    for (name, spec, _) in &cases {
+        api.create(&pp, &request(name, spec.clone())).await.unwrap();
+    }
+    for (name, _, reason) in cases {
+        let (got, message, r) = stalled(name).await;
+        assert_eq!(got, reason, "{name}: {message}");
+        assert_eq!(
+            r.status.as_ref().unwrap().phase,
+            Some(Phase::Failed),
+            "{name}"
+        );
+        assert_eq!(condition(&r, "Ready").unwrap().0, "False");
+        assert!(condition(&r, "Reconciling").is_none(), "{name}");
+        assert!(!message.is_empty());
+    }
+
+    // A Failed request is evaluated again every period: labelling the namespace heals it.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    namespaces
+        .patch(
+            &ns.name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"megaport.onramp.dev/customer": "true"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_phase(&api, "not-allowed", Phase::Issued).await;
+
+    // Preferred with one zone: one key, and KeysIssued says why.
+    api.create(
+        &pp,
+        &request(
+            "preferred",
+            json!({"regionRef": {"name": format!("japan-{suffix}")}, "diversity": "Preferred", "maxSpeedMbps": 10}),
+        ),
+    )
+    .await
+    .unwrap();
+    let preferred = wait_phase(&api, "preferred", Phase::Issued).await;
+    assert_eq!(preferred.status.as_ref().unwrap().key_count, Some(1));
+    let (_, _, message) = condition(&preferred, "KeysIssued").unwrap();
+    assert!(message.contains("diversity Preferred"), "{message}");
+
+    // A region that does not exist yet: the request waits (not stalled), then proceeds.
+    api.create(
+        &pp,
+        &request(
+            "early",
+            json!({"regionRef": {"name": format!("later-{suffix}")}, "maxSpeedMbps": 10}),
+        ),
+    )
+    .await
+    .unwrap();
+    let waiting = eventually("early to wait for its region", WAIT, || async {
+        let r = api.get("early").await.ok()?;
+        (condition(&r, "Reconciling")?.1 == "RegionNotFound").then_some(r)
+    })
+    .await;
+    assert_eq!(waiting.status.unwrap().phase, Some(Phase::Pending));
+    regions
+        .create(
+            &pp,
+            &region("later", json!({"match": {"countries": ["UK"]}})),
+        )
+        .await
+        .unwrap();
+    wait_phase(&api, "early", Phase::Issued).await;
+    for name in ["japan", "private", "later"] {
+        let _ = regions
+            .delete(&format!("{name}-{suffix}"), &DeleteParams::default())
+            .await;
+    }
+    operator.stop_after_cleanup(&admin, &ns.name).await;
+}
