@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use megaport_operator::megaport::models::{
     CreateServiceKey, EpochMillis, OrderItem, Product, ProductType, ValidFor, VxcOrder,
-    VxcOrderEnd, VxcOrderLine,
 };
 use megaport_operator::megaport::{
     ClientConfig, Credentials, Environment, MegaportApi, MegaportClient,
@@ -159,27 +158,14 @@ async fn main() -> Result<()> {
         .context("the customer has no LIVE port")?;
     let bought = customer
         .buy_network_design(
-            &[OrderItem::Vxc(VxcOrder {
-                product_uid: own.product_uid.clone(),
-                associated_vxcs: vec![VxcOrderLine {
-                    product_name: "acme-to-quantumgpu".into(),
-                    rate_limit: 500,
-                    term: 1,
-                    shutdown: false,
-                    service_key: Some(key.key.clone()),
-                    a_end: VxcOrderEnd {
-                        vlan: Some(123),
-                        ..Default::default()
-                    },
-                    b_end: VxcOrderEnd {
-                        product_uid: Some(port.product_uid.clone()),
-                        ..Default::default()
-                    },
-                    cost_centre: None,
-                    promo_code: None,
-                    resource_tags: vec![],
-                }],
-            })],
+            &[OrderItem::Vxc(VxcOrder::with_service_key(
+                &own.product_uid,
+                "acme-to-quantumgpu",
+                Some(123),
+                key.key.clone(),
+                &port.product_uid,
+                500,
+            ))],
             &[],
         )
         .await?;

@@ -6,9 +6,7 @@
 //! `MEGAPORT_BASE_URL` / `MEGAPORT_TOKEN_URL` (as `make demo` sets them).
 
 use anyhow::Context as _;
-use megaport_operator::megaport::models::{
-    OrderItem, ProductType, ServiceKeyValue, VxcOrder, VxcOrderEnd, VxcOrderLine,
-};
+use megaport_operator::megaport::models::{OrderItem, ProductType, ServiceKeyValue, VxcOrder};
 use megaport_operator::megaport::{
     ClientConfig, Credentials, Environment, MegaportApi, MegaportClient,
 };
@@ -51,27 +49,14 @@ async fn main() -> anyhow::Result<()> {
     let rate_limit = found.max_speed.unwrap_or(500).min(500);
     let bought = customer
         .buy_network_design(
-            &[OrderItem::Vxc(VxcOrder {
-                product_uid: own.product_uid.clone(),
-                associated_vxcs: vec![VxcOrderLine {
-                    product_name: format!("{} to {on_ramp}", own.product_name),
-                    rate_limit,
-                    term: 1,
-                    shutdown: false,
-                    service_key: Some(key),
-                    a_end: VxcOrderEnd {
-                        vlan: Some(123),
-                        ..Default::default()
-                    },
-                    b_end: VxcOrderEnd {
-                        product_uid: Some(found.product_uid.clone()),
-                        ..Default::default()
-                    },
-                    cost_centre: None,
-                    promo_code: None,
-                    resource_tags: vec![],
-                }],
-            })],
+            &[OrderItem::Vxc(VxcOrder::with_service_key(
+                &own.product_uid,
+                &format!("{} to {on_ramp}", own.product_name),
+                Some(123),
+                key,
+                &found.product_uid,
+                rate_limit,
+            ))],
             &[],
         )
         .await?;

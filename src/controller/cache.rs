@@ -4,8 +4,9 @@
 //!
 //! Readers get the current snapshot. When it is older than the refresh period, or older than
 //! the freshness a reconcile asks for, exactly one caller fetches (single flight) and the others
-//! wait for that result instead of calling Megaport themselves. A failed refresh leaves the
-//! previous snapshot in place and returns the error; the caller retries with its backoff.
+//! wait for that result instead of calling Megaport themselves — a failure too: callers that
+//! waited for a fetch that failed get its error rather than queueing to fail one after another.
+//! A failed refresh leaves the previous snapshot in place; callers retry with their backoff.
 //! What the operator itself writes (a key it created or updated) is folded into the current
 //! snapshot at once, so a reconcile never acts again on its own stale read.
 
@@ -43,6 +44,8 @@ pub struct SharedList<T> {
     current: std::sync::RwLock<Option<Arc<Snapshot<T>>>>,
     /// Held by the one caller fetching.
     fetching: Mutex<()>,
+    /// The last failed fetch, shared with the callers that waited for it.
+    failure: std::sync::Mutex<Option<(Instant, Arc<MegaportError>)>>,
 }
 
 /// The provider's products.
@@ -104,6 +107,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
             refresh_period,
             current: std::sync::RwLock::new(None),
             fetching: Mutex::new(()),
+            failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -120,7 +124,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     }
 
     /// The items, read no longer than the refresh period ago.
-    pub async fn get(&self) -> Result<Arc<Snapshot<T>>, MegaportError> {
+    pub async fn get(&self) -> Result<Arc<Snapshot<T>>, Arc<MegaportError>> {
         self.get_fresher_than(self.refresh_period).await
     }
 
@@ -129,7 +133,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     pub async fn get_fresher_than(
         &self,
         max_age: Duration,
-    ) -> Result<Arc<Snapshot<T>>, MegaportError> {
+    ) -> Result<Arc<Snapshot<T>>, Arc<MegaportError>> {
         let fresh = |s: &Snapshot<T>| s.fetched_at.elapsed() <= max_age;
         if let Some(s) = self.snapshot().filter(|s| fresh(s)) {
             return Ok(s);
@@ -143,7 +147,25 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         {
             return Ok(s);
         }
-        let items = (self.fetch)().await?;
+        let failed = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some((at, err)) = failed
+            && at >= requested
+        {
+            return Err(err);
+        }
+        let items = match (self.fetch)().await {
+            Ok(items) => items,
+            Err(err) => {
+                let err = Arc::new(err);
+                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), err.clone()));
+                return Err(err);
+            }
+        };
         let snapshot = Arc::new(Snapshot {
             items,
             fetched_at: Instant::now(),
@@ -223,6 +245,51 @@ mod tests {
         assert_eq!(after.items.len(), before + 1);
         assert!(after.items.iter().any(|k| k.key == created.key));
         assert_eq!(control.counter("GET /v2/service/key").await.unwrap(), 1);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_waiting_for_a_failed_fetch_share_its_error() {
+        let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let env = Environment::custom(&sim.base_url(), &sim.token_url()).unwrap();
+        let creds = Credentials::new(
+            quantumgpu::PROVIDER_ADMIN_ID,
+            quantumgpu::PROVIDER_ADMIN_SECRET,
+        );
+        let mut config = ClientConfig::new(env, creds);
+        config.retry.max_retries = 0;
+        let api: Arc<dyn MegaportApi> = Arc::new(MegaportClient::new(config).unwrap());
+        let control = sim.control();
+        control
+            .inject_fault(
+                &crate::simulator::FaultSpec::latency(300)
+                    .path("/oauth2/token")
+                    .times(1),
+            )
+            .await
+            .unwrap();
+        control
+            .inject_fault(&crate::simulator::FaultSpec::status(503).path("/v2/products"))
+            .await
+            .unwrap();
+        let cache = Arc::new(ProductsCache::products(api, Duration::from_secs(60)));
+        let readers: Vec<_> = (0..10)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.get().await.map(|s| s.items.len()) })
+            })
+            .collect();
+        for reader in readers {
+            let err = reader.await.unwrap().unwrap_err();
+            assert!(err.to_string().contains("503"), "{err}");
+        }
+        // The first fetch was slow (its token took a while), then failed; everyone who waited got its error.
+        assert_eq!(control.counter("GET /v2/products").await.unwrap(), 1);
+        // A later caller tries again.
+        control.clear_faults().await.unwrap();
+        assert!(cache.get().await.is_ok());
         sim.shutdown().await;
     }
 }

@@ -183,7 +183,7 @@ impl Context {
 pub enum Error {
     /// The Megaport API failed (after the client's own retries).
     #[error("Megaport: {0}")]
-    Megaport(#[source] MegaportError),
+    Megaport(#[source] Arc<MegaportError>),
     /// A Kubernetes call failed.
     #[error("Kubernetes: {0}")]
     Kube(#[source] kube::Error),
@@ -195,11 +195,18 @@ pub enum Error {
     Cleanup(#[source] MegaportError),
 }
 
+impl From<MegaportError> for Error {
+    fn from(err: MegaportError) -> Self {
+        Self::Megaport(Arc::new(err))
+    }
+}
+
 impl Error {
     /// A fixed label for metrics and logs.
     pub fn category(&self) -> &'static str {
         match self {
-            Self::Megaport(e) | Self::Cleanup(e) => e.category(),
+            Self::Megaport(e) => e.category(),
+            Self::Cleanup(e) => e.category(),
             Self::Kube(_) => "kubernetes",
             Self::Finalizer(e) => match e.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {

@@ -231,7 +231,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
             .api
             .update_service_key(&desired.update_for(key))
             .await
-            .map_err(Error::Megaport)?;
+            .map_err(Error::from)?;
         let fingerprint = delivery::fingerprint(&updated.key);
         if let KeyAction::Restore(changes) = &action {
             restored.push(format!("{fingerprint}: {}", changes.join(", ")));
@@ -629,7 +629,7 @@ async fn issue(
         .api
         .list_service_keys_for_product(&record.product_uid)
         .await
-        .map_err(|e| IssueError::Other(Error::Megaport(e)))?;
+        .map_err(|e| IssueError::Other(Error::from(e)))?;
     let key = match locate(&record, &req.uid, &existing) {
         Some(key) => {
             tracing::info!(request = %req.name, namespace = %req.namespace, key = %delivery::fingerprint(&key.key), "adopted a key issued earlier");
@@ -665,7 +665,7 @@ async fn issue(
                         record.product_uid
                     )));
                 }
-                Err(err) => return Err(IssueError::Other(Error::Megaport(err))),
+                Err(err) => return Err(IssueError::Other(Error::from(err))),
             }
         }
     };

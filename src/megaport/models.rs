@@ -858,6 +858,41 @@ pub struct VxcOrder {
     pub associated_vxcs: Vec<VxcOrderLine>,
 }
 
+impl VxcOrder {
+    /// The customer's side of a service key: one VXC from `a_end` (the buyer's product, on
+    /// `a_vlan`) to the key owner's product `b_end`, at `rate_limit` Mbps, month to month.
+    pub fn with_service_key(
+        a_end: &str,
+        name: &str,
+        a_vlan: Option<i32>,
+        key: ServiceKeyValue,
+        b_end: &str,
+        rate_limit: u32,
+    ) -> Self {
+        Self {
+            product_uid: a_end.to_owned(),
+            associated_vxcs: vec![VxcOrderLine {
+                product_name: name.to_owned(),
+                rate_limit,
+                term: 1,
+                shutdown: false,
+                service_key: Some(key),
+                a_end: VxcOrderEnd {
+                    vlan: a_vlan,
+                    ..VxcOrderEnd::default()
+                },
+                b_end: VxcOrderEnd {
+                    product_uid: Some(b_end.to_owned()),
+                    ..VxcOrderEnd::default()
+                },
+                cost_centre: None,
+                promo_code: None,
+                resource_tags: vec![],
+            }],
+        }
+    }
+}
+
 /// One item of a network design (validate or buy).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]

@@ -16,7 +16,7 @@ use megaport_operator::crd::service_key_request::{KeyState, Phase, ServiceKeyReq
 use megaport_operator::delivery::{Marker, fingerprint};
 use megaport_operator::megaport::MegaportApi;
 use megaport_operator::megaport::models::{
-    OrderItem, ProductType, ServiceKey, UpdateServiceKey, VxcOrder, VxcOrderEnd, VxcOrderLine,
+    OrderItem, ProductType, ServiceKey, UpdateServiceKey, VxcOrder,
 };
 use megaport_operator::simulator::quantumgpu;
 use serde_json::{Value, json};
@@ -145,29 +145,14 @@ async fn customer_uses(customer: &dyn MegaportApi, key: &str, on_ramp: &str) -> 
         .unwrap();
     let bought = customer
         .buy_network_design(
-            &[OrderItem::Vxc(VxcOrder {
-                product_uid: own.product_uid,
-                associated_vxcs: vec![VxcOrderLine {
-                    product_name: "acme-to-quantumgpu".into(),
-                    rate_limit: 500,
-                    term: 1,
-                    shutdown: false,
-                    service_key: Some(megaport_operator::megaport::models::ServiceKeyValue::new(
-                        key,
-                    )),
-                    a_end: VxcOrderEnd {
-                        vlan: Some(123),
-                        ..Default::default()
-                    },
-                    b_end: VxcOrderEnd {
-                        product_uid: Some(on_ramp.to_owned()),
-                        ..Default::default()
-                    },
-                    cost_centre: None,
-                    promo_code: None,
-                    resource_tags: vec![],
-                }],
-            })],
+            &[OrderItem::Vxc(VxcOrder::with_service_key(
+                &own.product_uid,
+                "acme-to-quantumgpu",
+                Some(123),
+                megaport_operator::megaport::models::ServiceKeyValue::new(key),
+                on_ramp,
+                500,
+            ))],
             &[],
         )
         .await

@@ -108,51 +108,22 @@ async fn bad_specs_are_rejected_with_clear_messages() {
 /// `deploy/rbac.yaml`, against the simulator's QuantumGPU world.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use kube::api::ListParams;
-    use megaport_operator::controller::{self, Settings};
+    use megaport_operator::controller::Settings;
     use megaport_operator::crd::conditions;
-    use megaport_operator::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
-    use megaport_operator::simulator::{self, Scenario, quantumgpu};
+    use megaport_operator::simulator::{self, quantumgpu};
 
-    use crate::support::eventually;
+    use crate::support::{Operator, eventually};
 
     let admin = support::client(Identity::Admin).await;
-    support::install_project_crds(&admin).await;
-    support::apply_file(&admin, "deploy/rbac.yaml").await;
-    let operator = support::client(Identity::Operator).await;
-    // RBAC bindings take effect asynchronously.
-    eventually(
-        "the operator role to take effect",
-        Duration::from_secs(15),
-        || async {
-            Api::<OnRampRegion>::all(operator.clone())
-                .list(&ListParams::default().limit(1))
-                .await
-                .ok()
-        },
-    )
-    .await;
-
-    let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let env = Environment::custom(&sim.base_url(), &sim.token_url()).unwrap();
-    let creds = Credentials::new(
-        quantumgpu::PROVIDER_ADMIN_ID,
-        quantumgpu::PROVIDER_ADMIN_SECRET,
-    );
-    let megaport = Arc::new(MegaportClient::new(ClientConfig::new(env, creds)).unwrap());
     let settings = Settings {
         products_refresh: Duration::from_secs(1),
         ..Settings::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator_task = tokio::spawn(controller::run(operator, megaport, settings, async move {
-        let _ = stopped.await;
-    }));
+    let operator = Operator::start(&admin, settings).await;
+    let sim = &operator.sim;
 
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
     let api: Api<OnRampRegion> = Api::all(admin.clone());
@@ -340,15 +311,10 @@ async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
     })
     .await;
 
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(10), operator_task)
-        .await
-        .expect("operator stops")
-        .unwrap();
     for r in &regions {
         let _ = api
             .delete(r.metadata.name.as_deref().unwrap(), &Default::default())
             .await;
     }
-    sim.shutdown().await;
+    operator.stop().await;
 }
