@@ -5,7 +5,8 @@
 //! Readers get the current snapshot. When it is older than the refresh period, or older than
 //! the freshness a reconcile asks for, exactly one caller fetches (single flight) and the others
 //! wait for that result instead of calling Megaport themselves — a failure too: callers that
-//! waited for a fetch that failed get its error rather than queueing to fail one after another.
+//! waited for a fetch that failed, or come within two seconds of it, get its error rather than
+//! queueing to fail one after another.
 //! A failed refresh leaves the previous snapshot in place; callers retry with their backoff.
 //! What the operator itself writes (a key it created or updated) is folded into the current
 //! snapshot at once, so a reconcile never acts again on its own stale read.
@@ -31,6 +32,10 @@ pub struct Snapshot<T> {
     /// When they were read (wall clock, for status).
     pub fetched_at_wall: jiff::Timestamp,
 }
+
+/// A failure this recent is answered without calling Megaport again (an outage hits every
+/// reconcile at once; one call per moment is enough to learn it is still down).
+const FAILURE_REUSE: Duration = Duration::from_secs(2);
 
 type Fetch<T> = Box<
     dyn Fn() -> Pin<Box<dyn Future<Output = Result<Vec<T>, MegaportError>> + Send>> + Send + Sync,
@@ -153,7 +158,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some((at, err)) = failed
-            && at >= requested
+            && (at >= requested || at.elapsed() < FAILURE_REUSE)
         {
             return Err(err);
         }
@@ -287,8 +292,12 @@ mod tests {
         }
         // The first fetch was slow (its token took a while), then failed; everyone who waited got its error.
         assert_eq!(control.counter("GET /v2/products").await.unwrap(), 1);
-        // A later caller tries again.
+        // Megaport is back, but a caller right after the failure gets it without a call...
         control.clear_faults().await.unwrap();
+        assert!(cache.get().await.is_err());
+        assert_eq!(control.counter("GET /v2/products").await.unwrap(), 1);
+        // ...and a later one tries again.
+        tokio::time::sleep(FAILURE_REUSE).await;
         assert!(cache.get().await.is_ok());
         sim.shutdown().await;
     }

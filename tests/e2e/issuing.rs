@@ -390,6 +390,10 @@ async fn seed_scenario_issue_deliver_use_expire() {
     for k in keys_of(provider.as_ref(), &diverse).await {
         assert!(!text.contains(k.key.expose()));
     }
+    Api::<OnRampRegion>::all(admin.clone())
+        .delete(&region, &DeleteParams::default())
+        .await
+        .unwrap();
     operator.stop_after_cleanup(&admin, &ns.name).await;
 }
 
