@@ -87,6 +87,49 @@ pub fn render_records(records: &[Record]) -> String {
     serde_json::to_string(records).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// Records rebuilt from the keys carrying request `uid`'s marker (when its annotation was lost).
+pub fn records_from_keys(uid: &str, keys: &[ServiceKey]) -> Vec<Record> {
+    let mut records: Vec<Record> = keys
+        .iter()
+        .filter_map(|k| {
+            let marker = k.description.as_deref().and_then(Marker::parse)?;
+            (marker.request_uid == uid).then(|| Record {
+                product_uid: k.product_uid.clone(),
+                zone: marker.zone,
+                vlan: k.vlan,
+                speed_mbps: k.max_speed.unwrap_or(0),
+                fingerprint: Some(crate::delivery::fingerprint(&k.key)),
+                applied: None,
+            })
+        })
+        .collect();
+    records.sort_by(|a, b| (&a.zone, &a.product_uid).cmp(&(&b.zone, &b.product_uid)));
+    records
+}
+
+/// Every key of request `uid`: carrying its marker, or named by its records' fingerprints.
+pub fn keys_of_request<'a>(
+    uid: &str,
+    records: &[Record],
+    keys: &'a [ServiceKey],
+) -> Vec<&'a ServiceKey> {
+    keys.iter()
+        .filter(|k| {
+            let marked = k
+                .description
+                .as_deref()
+                .and_then(Marker::parse)
+                .is_some_and(|m| m.request_uid == uid);
+            marked || {
+                let fp = crate::delivery::fingerprint(&k.key);
+                records
+                    .iter()
+                    .any(|r| r.fingerprint.as_deref() == Some(fp.as_str()))
+            }
+        })
+        .collect()
+}
+
 /// Whether a request asks for two keys.
 pub fn wants_two(spec: &ServiceKeyRequestSpec) -> bool {
     spec.diversity.unwrap_or_default() != Diversity::None
@@ -877,6 +920,41 @@ mod tests {
         assert!(!used_since(&k, read));
         k.last_used = Some(EpochMillis(6_000));
         assert!(used_since(&k, read));
+    }
+
+    #[test]
+    fn records_are_rebuilt_and_keys_found_by_marker_or_fingerprint() {
+        let d = desired_key(&spec(), &record(), UID, None, now(), false);
+        let mine = key_like(&d);
+        let mut edited = key_like(&d);
+        edited.key = ServiceKeyValue::new("22222222-2222-4333-8444-555555555555");
+        edited.description = Some("edited in the Portal".into());
+        let mut other = key_like(&d);
+        other.key = ServiceKeyValue::new("33333333-2222-4333-8444-555555555555");
+        other.description = Some(Marker::new("someone-else", Some("red")).describe(None));
+        let keys = vec![mine.clone(), edited.clone(), other];
+
+        let rebuilt = records_from_keys(UID, &keys);
+        assert_eq!(rebuilt.len(), 1);
+        assert_eq!(rebuilt[0].zone, "blue");
+        assert_eq!(rebuilt[0].vlan, Some(100));
+        assert_eq!(
+            rebuilt[0].fingerprint,
+            Some(crate::delivery::fingerprint(&mine.key))
+        );
+
+        let mut records = rebuilt;
+        records.push(Record {
+            fingerprint: Some(crate::delivery::fingerprint(&edited.key)),
+            ..record()
+        });
+        let found = keys_of_request(UID, &records, &keys);
+        assert_eq!(
+            found.len(),
+            2,
+            "marked, and named by a record despite the edit"
+        );
+        assert!(keys_of_request(UID, &[], &keys).len() == 1);
     }
 
     #[test]

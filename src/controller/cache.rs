@@ -49,6 +49,11 @@ pub struct SharedList<T> {
     current: std::sync::RwLock<Option<Arc<Snapshot<T>>>>,
     /// Held by the one caller fetching.
     fetching: Mutex<()>,
+    /// The operator's own writes, with when they were made: re-applied over a fetch that
+    /// started before them (its answer may predate them).
+    writes: std::sync::Mutex<Vec<(Instant, T)>>,
+    /// Whether two items are the same object (for writes).
+    same: fn(&T, &T) -> bool,
     /// The last failed fetch, shared with the callers that waited for it.
     failure: std::sync::Mutex<Option<(Instant, Arc<MegaportError>)>>,
 }
@@ -71,26 +76,27 @@ impl ProductsCache {
 impl KeysCache {
     /// Every service key of the company over `api`, refreshed at most every `refresh_period`.
     pub fn keys(api: Arc<dyn MegaportApi>, refresh_period: Duration) -> Self {
-        Self::new("service keys", refresh_period, move || {
+        let mut keys = Self::new("service keys", refresh_period, move || {
             let api = api.clone();
             Box::pin(async move { api.list_service_keys().await })
-        })
+        });
+        keys.same = |a, b| a.key == b.key;
+        keys
     }
 
     /// Folds a key the operator just created or updated into the current snapshot (replacing
     /// the entry with the same key), so later reconciles see the operator's own writes.
     pub fn upsert(&self, key: ServiceKey) {
+        self.writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((Instant::now(), key.clone()));
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         let Some(snapshot) = current.as_ref() else {
             return;
         };
-        let mut items: Vec<ServiceKey> = snapshot
-            .items
-            .iter()
-            .filter(|k| k.key != key.key)
-            .cloned()
-            .collect();
-        items.push(key);
+        let mut items = snapshot.items.clone();
+        overlay(&mut items, std::slice::from_ref(&key), self.same);
         *current = Some(Arc::new(Snapshot {
             items,
             fetched_at: snapshot.fetched_at,
@@ -99,7 +105,15 @@ impl KeysCache {
     }
 }
 
-impl<T: Send + Sync + 'static> SharedList<T> {
+/// Replaces (or adds) each of `writes` in `items`.
+fn overlay<T: Clone>(items: &mut Vec<T>, writes: &[T], same: fn(&T, &T) -> bool) {
+    for write in writes {
+        items.retain(|i| !same(i, write));
+        items.push(write.clone());
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> SharedList<T> {
     /// A list read by `fetch` at most every `refresh_period` on its own.
     pub fn new<F, Fut>(what: &'static str, refresh_period: Duration, fetch: F) -> Self
     where
@@ -112,6 +126,8 @@ impl<T: Send + Sync + 'static> SharedList<T> {
             refresh_period,
             current: std::sync::RwLock::new(None),
             fetching: Mutex::new(()),
+            writes: std::sync::Mutex::new(Vec::new()),
+            same: |_, _| false,
             failure: std::sync::Mutex::new(None),
         }
     }
@@ -162,7 +178,8 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         {
             return Err(err);
         }
-        let items = match (self.fetch)().await {
+        let started = Instant::now();
+        let mut items = match (self.fetch)().await {
             Ok(items) => items,
             Err(err) => {
                 let err = Arc::new(err);
@@ -171,6 +188,13 @@ impl<T: Send + Sync + 'static> SharedList<T> {
                 return Err(err);
             }
         };
+        {
+            // Writes made while the fetch ran may be missing from its answer.
+            let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+            writes.retain(|(at, _)| *at >= started);
+            let newer: Vec<T> = writes.iter().map(|(_, w)| w.clone()).collect();
+            overlay(&mut items, &newer, self.same);
+        }
         let snapshot = Arc::new(Snapshot {
             items,
             fetched_at: Instant::now(),
@@ -251,6 +275,42 @@ mod tests {
         assert!(after.items.iter().any(|k| k.key == created.key));
         assert_eq!(control.counter("GET /v2/service/key").await.unwrap(), 1);
         sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn own_writes_survive_a_fetch_that_started_before_them() {
+        let key = |speed: u32| -> ServiceKey {
+            serde_json::from_value(serde_json::json!({
+                "key": "11111111-2222-4333-8444-555555555555", "productUid": "p", "maxSpeed": speed
+            }))
+            .unwrap()
+        };
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let gates = std::sync::Mutex::new(Some((started_tx, release_rx)));
+        let mut cache = KeysCache::new("keys", Duration::from_secs(60), move || {
+            let gate = gates.lock().unwrap().take();
+            async move {
+                if let Some((started, release)) = gate {
+                    let _ = started.send(());
+                    let _ = release.await;
+                }
+                // The answer Megaport gave before the operator's write: the old speed.
+                Ok(vec![key(100)])
+            }
+        });
+        cache.same = |a, b| a.key == b.key;
+        let cache = Arc::new(cache);
+        let reader = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.get().await.unwrap() }
+        });
+        started_rx.await.unwrap();
+        cache.upsert(key(500));
+        release_tx.send(()).unwrap();
+        let snapshot = reader.await.unwrap();
+        assert_eq!(snapshot.items.len(), 1);
+        assert_eq!(snapshot.items[0].max_speed, Some(500), "the write was lost");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,7 +45,9 @@ use crate::issuance::{
     SecretState,
 };
 use crate::megaport::MegaportError;
-use crate::megaport::models::{CreateServiceKey, EpochMillis, Product, ServiceKey};
+use crate::megaport::models::{
+    CreateServiceKey, EpochMillis, Product, ServiceKey, UpdateServiceKey,
+};
 use crate::onramp;
 use crate::selection::{self, Needs, Outcome};
 
@@ -142,7 +144,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
                 reason: "InvalidAnnotation".into(),
                 message,
             };
-            return finish(&req, ctx, observed_without_keys(&req, issuing), &[], &[]).await;
+            return finish(&req, ctx, observed_without_keys(&req, issuing), 0).await;
         }
     };
 
@@ -156,7 +158,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
                 message: format!("cannot read Megaport, retrying: {err}"),
             };
             if records.is_empty() {
-                finish(&req, ctx, observed_without_keys(&req, issuing), &[], &[]).await?;
+                finish(&req, ctx, observed_without_keys(&req, issuing), 0).await?;
             } else {
                 note_outage(&req, &err).await;
             }
@@ -164,22 +166,37 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         }
     };
 
-    // Plan.
+    // Plan: the records; else the keys carrying this request's marker (the annotation was
+    // lost or removed: its keys are not issued again); else decide now.
+    let mut products = products;
     if records.is_empty() {
+        records = issuance::records_from_keys(&req.uid, &keys.items);
+        if !records.is_empty() {
+            tracing::warn!(request = %req.name, namespace = %req.namespace, keys = records.len(), "rebuilt the key records from Megaport: the annotation was missing");
+            req.save_records(ctx, &records).await?;
+        }
+    }
+    if records.is_empty() {
+        // Decisions are rare and VLANs must be current: no older product list than a poll.
+        let max_age = ctx.settings.keys_refresh.min(ctx.settings.products_refresh);
+        products = ctx
+            .products
+            .get_fresher_than(max_age)
+            .await
+            .map_err(Error::Megaport)?;
         match plan(&req, ctx, &products.items, &keys.items).await? {
             Ok(planned) => records = planned,
             Err(issuing) => {
-                let action =
-                    finish(&req, ctx, observed_without_keys(&req, issuing), &[], &[]).await?;
+                let action = finish(&req, ctx, observed_without_keys(&req, issuing), 0).await?;
                 return Ok(action);
             }
         }
     }
 
-    // Issue (or adopt) every planned key.
+    // Issue (or adopt) every planned key. `found` pairs a record's index with its key.
     let now = jiff::Timestamp::now();
-    let mut found: Vec<ServiceKey> = Vec::new();
-    let mut pending: Option<Issuing> = None;
+    let mut found: Vec<(usize, ServiceKey)> = Vec::new();
+    let mut problems: Vec<(&'static str, String)> = Vec::new();
     let mut changed_records = false;
     for i in 0..records.len() {
         match locate(&records[i], &req.uid, &keys.items) {
@@ -191,25 +208,20 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
                     records[i].fingerprint = Some(fingerprint);
                     changed_records = true;
                 }
-                found.push(key);
+                found.push((i, key));
             }
             None => match issue(&req, ctx, &mut records, i, now).await {
-                Ok(key) => found.push(key),
-                Err(IssueError::Rejected(message)) => {
-                    pending = Some(Issuing::Waiting {
-                        reason: "KeyRejected".into(),
-                        message,
-                    });
-                    break;
-                }
+                Ok(key) => found.push((i, key)),
+                Err(IssueError::Blocked(reason, message)) => problems.push((reason, message)),
                 Err(IssueError::Other(err)) => return Err(err),
             },
         }
     }
 
-    // Converge: updates and drift.
+    // Converge: updates and drift. A refused update is reported, the other keys go on.
     let mut restored = Vec::new();
-    for (record, key) in records.iter_mut().zip(found.iter_mut()) {
+    for (i, key) in &mut found {
+        let record = &mut records[*i];
         let desired = issuance::desired_key(
             &obj.spec,
             record,
@@ -227,12 +239,18 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
             }
             continue;
         }
-        let updated = ctx
-            .api
-            .update_service_key(&desired.update_for(key))
-            .await
-            .map_err(Error::from)?;
-        let fingerprint = delivery::fingerprint(&updated.key);
+        let fingerprint = delivery::fingerprint(&key.key);
+        let updated = match ctx.api.update_service_key(&desired.update_for(key)).await {
+            Ok(updated) => updated,
+            Err(err) if is_rejection(&err) => {
+                problems.push((
+                    "UpdateRejected",
+                    format!("Megaport refused the update of key {fingerprint}: {err}"),
+                ));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
         if let KeyAction::Restore(changes) = &action {
             restored.push(format!("{fingerprint}: {}", changes.join(", ")));
             tracing::info!(request = %req.name, namespace = %req.namespace, key = %fingerprint, changes = %changes.join(", "), "restored a key changed outside the operator");
@@ -244,7 +262,11 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         record.applied = Some(desired.digest());
         changed_records = true;
     }
-    if changed_records {
+    let found: Vec<ServiceKey> = found.into_iter().map(|(_, key)| key).collect();
+    // Also when the annotation on the object differs (removed or edited by hand): it is the
+    // operator's record and must survive a restart.
+    let on_object = issuance::parse_records(obj.annotations()).ok();
+    if changed_records || on_object.as_ref() != Some(&records) {
         req.save_records(ctx, &records).await?;
     }
     if !restored.is_empty() {
@@ -294,7 +316,16 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     };
 
     // Status.
-    let issuing = pending.unwrap_or_else(|| {
+    let issuing = if let Some((reason, _)) = problems.first() {
+        Issuing::Blocked {
+            reason: (*reason).to_owned(),
+            message: problems
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    } else {
         if found.len() < records.len() {
             Issuing::Waiting {
                 reason: "Issuing".into(),
@@ -308,7 +339,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
                 }),
             }
         }
-    });
+    };
     let observed = Observed {
         issuing,
         keys: found
@@ -330,7 +361,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         suspended: obj.spec.suspend.unwrap_or(false),
         keys_read_at: keys.fetched_at_wall,
     };
-    finish(&req, ctx, observed, &records, &found).await
+    finish(&req, ctx, observed, records.len()).await
 }
 
 fn observed_without_keys(req: &Request<'_>, issuing: Issuing) -> Observed {
@@ -606,8 +637,9 @@ fn explicit_wishes(ctx: &Context, own_uid: &str, on_ramps: &[OnRampStatus]) -> V
 // === issue ===
 
 enum IssueError {
-    /// Megaport refused the key (4xx): the message says why.
-    Rejected(String),
+    /// A human must act (reason, message): Megaport refused the key, the on-ramp is gone, or a
+    /// key issued earlier has disappeared (it is not issued again).
+    Blocked(&'static str, String),
     /// Anything else: retried with backoff, searching before creating again.
     Other(Error),
 }
@@ -625,15 +657,38 @@ async fn issue(
     let lock = ctx.on_ramp_lock(&record.product_uid);
     let _on_ramp = lock.lock().await;
     // Search first: the snapshot may predate a key created before a crash or a lost answer.
-    let existing = ctx
+    let existing = match ctx
         .api
         .list_service_keys_for_product(&record.product_uid)
         .await
-        .map_err(|e| IssueError::Other(Error::from(e)))?;
+    {
+        Ok(keys) => keys,
+        Err(err) if err.is_not_found() => {
+            return Err(IssueError::Blocked(
+                "OnRampNotFound",
+                format!(
+                    "on-ramp {} no longer exists in Megaport",
+                    record.product_uid
+                ),
+            ));
+        }
+        Err(err) => return Err(IssueError::Other(err.into())),
+    };
     let key = match locate(&record, &req.uid, &existing) {
         Some(key) => {
             tracing::info!(request = %req.name, namespace = %req.namespace, key = %delivery::fingerprint(&key.key), "adopted a key issued earlier");
             key
+        }
+        None if record.fingerprint.is_some() => {
+            // Issued before and now gone: never replace a key a customer may hold.
+            return Err(IssueError::Blocked(
+                "KeyMissing",
+                format!(
+                    "key {} issued for this request is no longer listed on on-ramp {}; no other key is issued in its place (delete the request to start over)",
+                    record.fingerprint.as_deref().unwrap_or_default(),
+                    record.product_uid
+                ),
+            ));
         }
         None => {
             let desired = issuance::desired_key(&req.obj.spec, &record, &req.uid, None, now, false);
@@ -660,10 +715,10 @@ async fn issue(
                     key
                 }
                 Err(err) if is_rejection(&err) => {
-                    return Err(IssueError::Rejected(format!(
-                        "Megaport refused the key on {}: {err}",
-                        record.product_uid
-                    )));
+                    return Err(IssueError::Blocked(
+                        "KeyRejected",
+                        format!("Megaport refused the key on {}: {err}", record.product_uid),
+                    ));
                 }
                 Err(err) => return Err(IssueError::Other(Error::from(err))),
             }
@@ -796,20 +851,31 @@ async fn ensure_secret(
             req.uid
         )));
     }
-    let desired = desired_secret(req, keys).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
-    if current
-        .as_ref()
-        .is_some_and(|c| secret_matches(c, &desired))
-    {
-        return Ok(SecretState::Synced);
+    let mut desired =
+        desired_secret(req, keys).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+    match &current {
+        Some(current) if secret_matches(current, &desired) => return Ok(SecretState::Synced),
+        // Absent: create, which fails (and is retried, finding the conflict) if someone made
+        // a Secret of that name since the read.
+        None => {
+            let params = kube::api::PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            };
+            api.create(&params, &desired).await.map_err(Error::Kube)?;
+        }
+        // Ours: apply on the version just read, so a replacement since is not overwritten.
+        Some(current) => {
+            desired.metadata.resource_version = current.metadata.resource_version.clone();
+            api.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&desired),
+            )
+            .await
+            .map_err(Error::Kube)?;
+        }
     }
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&desired),
-    )
-    .await
-    .map_err(Error::Kube)?;
     tracing::info!(request = %req.name, namespace = %req.namespace, secret = %name, repaired = current.is_some(), "wrote the keys' Secret");
     Ok(SecretState::Synced)
 }
@@ -821,8 +887,7 @@ async fn finish(
     req: &Request<'_>,
     ctx: &Context,
     observed: Observed,
-    records: &[Record],
-    keys: &[ServiceKey],
+    planned: usize,
 ) -> Result<Action, Error> {
     let previous = req.obj.status.as_ref();
     let status = issuance::desired_status(
@@ -832,17 +897,32 @@ async fn finish(
         jiff::Timestamp::now(),
     );
     if previous.is_none_or(|p| issuance::status_changed(p, &status)) {
+        // A merge patch leaves out what serialises as nothing: clear those fields explicitly.
+        let mut body = serde_json::to_value(&status)
+            .map_err(kube::Error::SerdeError)
+            .map_err(Error::Kube)?;
+        if let Some(fields) = body.as_object_mut() {
+            for field in [
+                "phase",
+                "keyCount",
+                "zones",
+                "secretName",
+                "observedGeneration",
+            ] {
+                fields.entry(field).or_insert(serde_json::Value::Null);
+            }
+        }
         req.api
             .patch_status(
                 &req.name,
                 &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
+                &Patch::Merge(json!({ "status": body })),
             )
             .await
             .map_err(Error::Kube)?;
     }
     announce(ctx, req.obj, previous, &status).await;
-    tracing::debug!(request = %req.name, namespace = %req.namespace, phase = ?status.phase, keys = keys.len(), planned = records.len(), "reconciled ServiceKeyRequest");
+    tracing::debug!(request = %req.name, namespace = %req.namespace, phase = ?status.phase, keys = status.keys.len(), planned, "reconciled ServiceKeyRequest");
     Ok(Action::requeue(match observed.issuing {
         Issuing::Done { .. } => ctx.keys.refresh_period(),
         Issuing::Waiting { ref reason, .. } if reason == "Issuing" => ISSUING_RETRY,
@@ -918,57 +998,49 @@ async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error
         ctx.forget(&req.uid);
         return Ok(Action::await_change());
     }
-    let records = req.records(ctx).unwrap_or_default();
+    // The request's keys: those carrying its marker, and those its records name (a marker may
+    // have been edited away in the Portal). One fresh list of every key; no per-on-ramp call,
+    // so an on-ramp that no longer exists does not hold deletion up.
+    let records = req.records(ctx).unwrap_or_else(|why| {
+        tracing::warn!(request = %req.name, namespace = %req.namespace, %why, "deleting with unreadable records: finding its keys by their marker");
+        Vec::new()
+    });
     let now = jiff::Timestamp::now();
     let mut deactivated = 0;
-    for record in &records {
-        let result = async {
-            let keys = ctx
-                .api
-                .list_service_keys_for_product(&record.product_uid)
-                .await?;
-            let Some(key) = locate(record, &req.uid, &keys) else {
-                return Ok(None);
-            };
-            let state = issuance::key_state(&key, EpochMillis::from_timestamp(now));
+    let result = async {
+        let keys = ctx.keys.get_fresher_than(Duration::ZERO).await?;
+        for key in issuance::keys_of_request(&req.uid, &records, &keys.items) {
+            let state = issuance::key_state(key, EpochMillis::from_timestamp(now));
             if !key.active
                 || (key.single_use && state == crate::crd::service_key_request::KeyState::Used)
             {
-                return Ok(None);
+                continue;
             }
-            let desired = issuance::desired_key(
-                &obj.spec,
-                record,
-                &req.uid,
-                issuance::window_start(&key),
-                now,
-                true,
-            );
+            let mut update = UpdateServiceKey::from_key(key);
+            update.active = false;
             let updated = ctx
                 .api
-                .update_service_key(&desired.update_for(&key))
-                .await?;
-            ctx.keys.upsert(updated.clone());
-            Ok::<_, MegaportError>(Some(updated))
+                .update_service_key(&update)
+                .await
+                .map_err(Arc::new)?;
+            ctx.keys.upsert(updated);
+            deactivated += 1;
         }
+        Ok::<_, Arc<MegaportError>>(())
+    }
+    .await;
+    if let Err(err) = result {
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            "DeactivationFailed",
+            &format!(
+                "cannot deactivate the keys, deletion waits: {err}. If the Megaport credentials are gone for good, annotate the request {ABANDON_ANNOTATION}=true to delete it and leave its keys as they are"
+            ),
+        )
         .await;
-        match result {
-            Ok(Some(_)) => deactivated += 1,
-            Ok(None) => {}
-            Err(err) => {
-                publish(
-                    ctx,
-                    obj,
-                    EventType::Warning,
-                    "DeactivationFailed",
-                    &format!(
-                        "cannot deactivate the keys, deletion waits: {err}. If the Megaport credentials are gone for good, annotate the request {ABANDON_ANNOTATION}=true to delete it and leave its keys as they are"
-                    ),
-                )
-                .await;
-                return Err(Error::Cleanup(err));
-            }
-        }
+        return Err(Error::Megaport(err));
     }
     tracing::info!(request = %req.name, namespace = %req.namespace, deactivated, "deactivated keys of a deleted request");
     ctx.forget(&req.uid);

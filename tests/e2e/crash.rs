@@ -138,14 +138,45 @@ async fn crash_between_create_and_record_never_duplicates_and_nothing_leaks() {
         secret_data(&admin, &ns.name, "crash").await["serviceKey"],
         key
     );
-    support::delete_requests(&admin, &ns.name).await;
     second.kill();
+
+    // The record annotation removed while the operator was down: the keys are found by their
+    // marker and the record is rebuilt; nothing is issued again.
+    api.patch(
+        "crash",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(
+            json!({"metadata": {"annotations": {"megaport.onramp.dev/keys": null}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let third_log = log_path("third");
+    let mut third = OperatorProcess::start(&sim, &third_log);
+    let rebuilt = eventually(
+        "the record to be rebuilt",
+        Duration::from_secs(30),
+        || async {
+            let r = api.get("crash").await.ok()?;
+            r.annotations()
+                .get("megaport.onramp.dev/keys")
+                .filter(|v| v.contains(&fingerprint(&keys[0].key)))
+                .cloned()
+        },
+    )
+    .await;
+    assert!(rebuilt.contains(quantumgpu::PORT_LAX_CS1_RED), "{rebuilt}");
+    assert_eq!(control.counter("POST /v2/service/key").await.unwrap(), 1);
+    assert_eq!(keys_of(provider.as_ref(), &done).await.len(), 1);
+    support::delete_requests(&admin, &ns.name).await;
+    third.kill();
 
     // Nothing secret in the logs (at debug level), the status or the events.
     let logs = format!(
-        "{}{}",
+        "{}{}{}",
         std::fs::read_to_string(&first_log).unwrap(),
-        std::fs::read_to_string(&second_log).unwrap()
+        std::fs::read_to_string(&second_log).unwrap(),
+        std::fs::read_to_string(&third_log).unwrap()
     );
     assert!(logs.contains("DEBUG"), "debug logging was not on");
     assert!(logs.contains("adopted a key issued earlier"), "{logs}");
@@ -173,5 +204,6 @@ async fn crash_between_create_and_record_never_duplicates_and_nothing_leaks() {
     }
     let _ = std::fs::remove_file(first_log);
     let _ = std::fs::remove_file(second_log);
+    let _ = std::fs::remove_file(third_log);
     sim.shutdown().await;
 }

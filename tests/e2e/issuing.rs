@@ -479,6 +479,21 @@ async fn secrets_drift_updates_and_deletion() {
     assert!(!key.single_use && key.vlan.is_none());
     assert_eq!((key.max_speed, key.pre_approved), (Some(200), Some(true)));
 
+    // The operator's record annotation removed by hand comes back as it was.
+    let record = owned.annotations()["megaport.onramp.dev/keys"].clone();
+    api.patch(
+        "owned",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"megaport.onramp.dev/keys": null}}})),
+    )
+    .await
+    .unwrap();
+    eventually("the record annotation to be restored", WAIT, || async {
+        let r = api.get("owned").await.ok()?;
+        (r.annotations().get("megaport.onramp.dev/keys") == Some(&record)).then_some(())
+    })
+    .await;
+
     // Deactivated and slowed in the Portal: Drifted, then restored.
     let mut outside = UpdateServiceKey::from_key(&key);
     outside.active = false;
@@ -522,6 +537,34 @@ async fn secrets_drift_updates_and_deletion() {
         "owned",
         &PatchParams::default(),
         &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .unwrap();
+    wait_phase(&api, "owned", Phase::Issued).await;
+
+    // A change Megaport refuses (faster than the port) is reported, not retried blindly.
+    api.patch(
+        "owned",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxSpeedMbps": 20000}})),
+    )
+    .await
+    .unwrap();
+    let refused = eventually("UpdateRejected", WAIT, || async {
+        let r = api.get("owned").await.ok()?;
+        (condition(&r, "Stalled")?.1 == "UpdateRejected").then_some(r)
+    })
+    .await;
+    assert_eq!(condition(&refused, "Ready").unwrap().0, "False");
+    assert_eq!(
+        refused.status.as_ref().unwrap().key_count,
+        Some(1),
+        "the key is still shown"
+    );
+    api.patch(
+        "owned",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxSpeedMbps": 300}})),
     )
     .await
     .unwrap();
