@@ -635,6 +635,60 @@ async fn secrets_drift_updates_and_deletion() {
         "orphaned Secret stays"
     );
     assert_eq!(secrets.get("taken").await.unwrap().data, foreign.data);
+
+    // Megaport refuses the operator (credentials revoked): deletion waits with a Warning event
+    // until a human sets the abandon annotation; the key is then left as it is.
+    api.create(
+        &pp,
+        &request(
+            "stuck",
+            json!({"onRamp": la2, "singleUse": false, "maxSpeedMbps": 100}),
+        ),
+    )
+    .await
+    .unwrap();
+    let stuck = wait_phase(&api, "stuck", Phase::Issued).await;
+    let control = operator.sim.control();
+    control
+        .inject_fault(
+            &megaport_operator::simulator::FaultSpec::status(403)
+                .path("/v2/service/key")
+                .message("Forbidden"),
+        )
+        .await
+        .unwrap();
+    api.delete("stuck", &DeleteParams::default()).await.unwrap();
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(admin.clone(), &ns.name);
+    eventually("a DeactivationFailed event", WAIT, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("DeactivationFailed"))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        api.get_opt("stuck").await.unwrap().is_some(),
+        "deletion waits"
+    );
+    api.patch(
+        "stuck",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"megaport.onramp.dev/abandon": "true"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    eventually("the abandoned request to be gone", WAIT, || async {
+        api.get_opt("stuck").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    control.clear_faults().await.unwrap();
+    assert!(
+        keys_of(provider.as_ref(), &stuck).await[0].active,
+        "abandoned, not deactivated"
+    );
     operator.stop_after_cleanup(&admin, &ns.name).await;
 }
 
