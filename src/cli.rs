@@ -104,6 +104,11 @@ pub struct RunArgs {
     /// Reconciles running at once per controller.
     #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
     pub concurrency: u16,
+    /// After SIGTERM, how long in-flight reconciles may take to finish before the process
+    /// exits anyway (an interrupted key create is adopted by its marker on the next start).
+    /// Keep it below the Pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 8)]
+    pub shutdown_grace_seconds: u64,
 }
 
 /// Arguments of `megaport-operator catalog`.

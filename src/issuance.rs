@@ -73,13 +73,60 @@ impl Record {
     }
 }
 
-/// The records in a request's annotations; an absent annotation is no records.
+/// The records in a request's annotations; an absent annotation is no records. The annotation
+/// can be edited by whoever may edit the request, so every field is checked for shape here (and
+/// what it names is checked against the spec before anything is issued).
 pub fn parse_records(annotations: &BTreeMap<String, String>) -> Result<Vec<Record>, String> {
-    match annotations.get(KEYS_ANNOTATION) {
-        None => Ok(Vec::new()),
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| format!("annotation {KEYS_ANNOTATION} is not a list of key records: {e}")),
+    let Some(text) = annotations.get(KEYS_ANNOTATION) else {
+        return Ok(Vec::new());
+    };
+    let records: Vec<Record> = serde_json::from_str(text)
+        .map_err(|e| format!("annotation {KEYS_ANNOTATION} is not a list of key records: {e}"))?;
+    if records.len() > 2 {
+        return Err(format!(
+            "annotation {KEYS_ANNOTATION} lists {} keys; a request has one or two",
+            records.len()
+        ));
     }
+    match records.iter().find_map(record_problem) {
+        Some(problem) => Err(format!("annotation {KEYS_ANNOTATION}: {problem}")),
+        None => Ok(records),
+    }
+}
+
+fn record_problem(r: &Record) -> Option<&'static str> {
+    let zone_ok = r.zone == "-"
+        || (!r.zone.is_empty()
+            && r.zone.len() <= 32
+            && r.zone
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    let fingerprint_ok = r.fingerprint.as_deref().is_none_or(|f| {
+        f.strip_prefix("sha256:")
+            .is_some_and(|hex| hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+    });
+    if !crate::crd::rules::is_uuid(&r.product_uid) {
+        Some("productUid is not a product UID")
+    } else if !zone_ok {
+        Some("zone is not a diversity zone")
+    } else if !fingerprint_ok {
+        Some("fingerprint is not a key fingerprint")
+    } else if r.vlan.is_some_and(|v| !(2..=4093).contains(&v)) {
+        Some("vlan is not within 2..4093")
+    } else {
+        None
+    }
+}
+
+/// Whether `key` may be request `uid`'s: it carries that request's marker, or no marker at all
+/// (edited away in the Portal; the owner's next reconcile restores it). A key marked for another
+/// request is never this one's, whatever a record says: records live in an annotation that
+/// whoever may edit the request can change.
+pub fn may_belong_to(key: &ServiceKey, uid: &str) -> bool {
+    key.description
+        .as_deref()
+        .and_then(Marker::parse)
+        .is_none_or(|m| m.request_uid == uid)
 }
 
 /// The annotation value for `records`.
@@ -122,9 +169,10 @@ pub fn keys_of_request<'a>(
                 .is_some_and(|m| m.request_uid == uid);
             marked || {
                 let fp = crate::delivery::fingerprint(&k.key);
-                records
-                    .iter()
-                    .any(|r| r.fingerprint.as_deref() == Some(fp.as_str()))
+                may_belong_to(k, uid)
+                    && records
+                        .iter()
+                        .any(|r| r.fingerprint.as_deref() == Some(fp.as_str()))
             }
         })
         .collect()
@@ -192,16 +240,7 @@ impl DesiredKey {
 
 /// Parses a duration like `720h`, `30d`, `90m`, `45s` (the CRD admits only these shapes).
 pub fn parse_duration(text: &str) -> Option<jiff::SignedDuration> {
-    let unit = text.chars().last()?;
-    let n: i64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
-    let secs = match unit {
-        's' => n,
-        'm' => n.checked_mul(60)?,
-        'h' => n.checked_mul(3600)?,
-        'd' => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(jiff::SignedDuration::from_secs(secs))
+    crate::crd::service_key_request::duration_seconds(text).map(jiff::SignedDuration::from_secs)
 }
 
 /// The desired values of a record's key. `created_at` is where the existing key's validity
@@ -223,7 +262,8 @@ pub fn desired_key(
         .unwrap_or(now.as_millisecond());
     let until = match (&validity.not_after, &validity.duration) {
         (Some(t), _) => Some(t.0.as_millisecond()),
-        (None, Some(d)) => parse_duration(d).map(|d| base + d.as_millis() as i64),
+        (None, Some(d)) => parse_duration(d)
+            .map(|d| base.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
         (None, None) => None,
     };
     DesiredKey {
@@ -861,15 +901,69 @@ mod tests {
     #[test]
     fn records_round_trip_through_the_annotation() {
         let mut r = record();
-        r.fingerprint = Some("sha256:00".into());
+        r.product_uid = "1c2f0e00-9b1a-4e3d-8f00-0a1b2c3d0001".into();
+        r.fingerprint = Some("sha256:0011223344556677".into());
         let text = render_records(std::slice::from_ref(&r));
         let annotations = BTreeMap::from([(KEYS_ANNOTATION.to_owned(), text)]);
-        assert_eq!(parse_records(&annotations).unwrap(), vec![r]);
+        assert_eq!(parse_records(&annotations).unwrap(), vec![r.clone()]);
+        // Hand-edited records of the wrong shape are refused, each saying which field.
+        let edited = |f: &dyn Fn(&mut Record)| {
+            let mut bad = r.clone();
+            f(&mut bad);
+            let text = render_records(&[bad]);
+            parse_records(&BTreeMap::from([(KEYS_ANNOTATION.to_owned(), text)])).unwrap_err()
+        };
+        assert!(edited(&|b| b.product_uid = "p1".into()).contains("productUid"));
+        assert!(edited(&|b| b.zone = "x]/[k8s:other".into()).contains("zone"));
+        assert!(edited(&|b| b.fingerprint = Some("anything".into())).contains("fingerprint"));
+        assert!(edited(&|b| b.vlan = Some(9000)).contains("vlan"));
+        let three = render_records(&[r.clone(), r.clone(), r.clone()]);
+        let three = BTreeMap::from([(KEYS_ANNOTATION.to_owned(), three)]);
+        assert!(parse_records(&three).unwrap_err().contains("one or two"));
         assert!(parse_records(&BTreeMap::new()).unwrap().is_empty());
         let bad = BTreeMap::from([(KEYS_ANNOTATION.to_owned(), "{".to_owned())]);
         assert!(parse_records(&bad).unwrap_err().contains(KEYS_ANNOTATION));
     }
 
+    #[test]
+    fn a_key_marked_for_another_request_is_never_ours() {
+        let mut key = key_like(&desired_key(
+            &spec(),
+            &record(),
+            "victim",
+            None,
+            now(),
+            false,
+        ));
+        let fp = crate::delivery::fingerprint(&key.key);
+        let mut stolen = record();
+        stolen.fingerprint = Some(fp.clone());
+        assert!(may_belong_to(&key, "victim") && !may_belong_to(&key, "thief"));
+        // A record naming the victim's key by fingerprint does not make it the thief's.
+        assert!(
+            keys_of_request(
+                "thief",
+                std::slice::from_ref(&stolen),
+                std::slice::from_ref(&key)
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            keys_of_request("victim", &[], std::slice::from_ref(&key)).len(),
+            1
+        );
+        // A key whose marker was removed in the Portal is found by its recorded fingerprint.
+        key.description = Some("edited in the Portal".into());
+        assert_eq!(
+            keys_of_request(
+                "victim",
+                std::slice::from_ref(&stolen),
+                std::slice::from_ref(&key)
+            )
+            .len(),
+            1
+        );
+    }
     #[test]
     fn desired_values_follow_the_spec() {
         let mut s = spec();

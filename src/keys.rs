@@ -17,6 +17,7 @@ use crate::delivery::{Marker, fingerprint};
 use crate::issuance::key_state;
 use crate::megaport::models::{EpochMillis, Product, ServiceKey};
 use crate::megaport::{MegaportApi, MegaportClient};
+use kube::core::DeserializeGuard;
 
 /// A request as the listing names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +137,8 @@ pub fn render(rows: &[KeyRow], format: OutputFormat) -> serde_json::Result<Strin
 async fn requests() -> BTreeMap<String, RequestRef> {
     let listed = async {
         let client = kube::Client::try_default().await?;
-        Api::<ServiceKeyRequest>::all(client)
+        // Each request decoded on its own: one the operator cannot read still shows by name.
+        Api::<DeserializeGuard<ServiceKeyRequest>>::all(client)
             .list(&ListParams::default())
             .await
     };
@@ -146,15 +148,19 @@ async fn requests() -> BTreeMap<String, RequestRef> {
             .into_iter()
             .filter_map(|r| {
                 let uid = r.uid()?;
+                let region = match &r.0 {
+                    Ok(request) => request
+                        .spec
+                        .region_ref
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), |x| x.name.clone()),
+                    Err(_) => "(unreadable spec)".to_owned(),
+                };
                 Some((
                     uid,
                     RequestRef {
                         name: format!("{}/{}", r.namespace().unwrap_or_default(), r.name_any()),
-                        region: r
-                            .spec
-                            .region_ref
-                            .as_ref()
-                            .map_or_else(|| "-".to_owned(), |x| x.name.clone()),
+                        region,
                     },
                 ))
             })

@@ -28,8 +28,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency = settings.concurrency,
         "starting megaport-operator"
     );
-    controller::run(client, Arc::new(megaport), settings, shutdown_signal()).await;
-    tracing::info!("megaport-operator stopped");
+    // Bounded shutdown: after the signal, in-flight reconciles get the grace period, then the
+    // process stops whatever the apiserver or Megaport is doing. Crash safety does not depend on
+    // finishing: a key created but not yet recorded carries its marker and is adopted.
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
+    let controllers = controller::run(client, Arc::new(megaport), settings, shutdown.clone());
+    let deadline = async {
+        shutdown.await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        () = controllers => tracing::info!("megaport-operator stopped"),
+        () = deadline => tracing::warn!(
+            grace_s = grace.as_secs(),
+            "in-flight work did not finish within the shutdown grace; stopping anyway"
+        ),
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! exponential backoff that a success resets.
 
 pub mod cache;
+pub mod invalid;
 pub mod onramp_region;
 pub mod service_key_request;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -62,8 +64,11 @@ pub struct Context {
     pub keys: Arc<KeysCache>,
     /// The Megaport API (for the calls that are not shared lists).
     pub api: Arc<dyn MegaportApi>,
-    /// Every ServiceKeyRequest, as the controller's reflector sees them.
-    pub requests: Store<ServiceKeyRequest>,
+    /// Every ServiceKeyRequest, as the controller's reflector sees them (each decoded on its
+    /// own: an unreadable one is an `Err` and still shows its metadata).
+    pub requests: Store<DeserializeGuard<ServiceKeyRequest>>,
+    /// Objects reported as unreadable: UID → generation.
+    invalid: Mutex<HashMap<String, i64>>,
     /// The latest records this process wrote per request UID (newer than the store may be).
     records: Mutex<HashMap<String, Vec<Record>>>,
     /// Held while a request's on-ramps and VLANs are decided and claimed.
@@ -118,7 +123,7 @@ impl Context {
         client: Client,
         api: Arc<dyn MegaportApi>,
         settings: Settings,
-        requests: Store<ServiceKeyRequest>,
+        requests: Store<DeserializeGuard<ServiceKeyRequest>>,
     ) -> Self {
         let reporter = Reporter {
             controller: "megaport-operator".into(),
@@ -133,6 +138,7 @@ impl Context {
             keys: Arc::new(KeysCache::keys(api.clone(), settings.keys_refresh)),
             api,
             requests,
+            invalid: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),
             decisions: tokio::sync::Mutex::new(()),
             on_ramp_locks: Mutex::new(HashMap::new()),
@@ -167,6 +173,23 @@ impl Context {
             .remove(uid);
     }
 
+    /// Whether the unreadable object `uid` was reported at `generation` already.
+    pub fn invalid_reported(&self, uid: &str, generation: i64) -> bool {
+        self.invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            == Some(&generation)
+    }
+
+    /// Remembers that the unreadable object `uid` was reported at `generation`.
+    pub fn remember_invalid(&self, uid: &str, generation: i64) {
+        self.invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_owned(), generation);
+    }
+
     /// The lock serialising key searches and creates on one on-ramp.
     pub fn on_ramp_lock(&self, product_uid: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.on_ramp_locks
@@ -178,36 +201,125 @@ impl Context {
     }
 }
 
-/// Why a reconcile failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The Megaport API failed (after the client's own retries).
-    #[error("Megaport: {0}")]
-    Megaport(#[source] Arc<MegaportError>),
-    /// A Kubernetes call failed.
-    #[error("Kubernetes: {0}")]
-    Kube(#[source] kube::Error),
-    /// Adding or removing the finalizer, or the cleanup behind it, failed.
-    #[error("{0}")]
-    Finalizer(#[source] Box<finalizer::Error<Error>>),
-    /// Deletion waits: Megaport cannot be reached to deactivate the keys.
-    #[error("cannot deactivate keys: {0}")]
-    Cleanup(#[source] MegaportError),
+/// The step of a reconcile, for errors and the status they leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Reading the shared Megaport products and keys lists.
+    ReadMegaport,
+    /// Reading the request's OnRampRegion.
+    ReadRegion,
+    /// Reading the request's Namespace (for `allowedNamespaces`).
+    ReadNamespace,
+    /// Reading the Secret the keys go to.
+    ReadSecret,
+    /// Checking, before any key is created, that the Secret can be written (server dry-run).
+    CheckSecret,
+    /// Writing the key records to the request's annotation.
+    SaveRecords,
+    /// Searching for and creating a key in Megaport.
+    Issue,
+    /// Updating a key in Megaport (spec change or drift restore).
+    Update,
+    /// Writing the Secret.
+    WriteSecret,
+    /// Writing the status.
+    PatchStatus,
+    /// Deactivating keys of a deleted request.
+    Deactivate,
+    /// Adding or removing the finalizer.
+    Finalize,
 }
 
-impl From<MegaportError> for Error {
-    fn from(err: MegaportError) -> Self {
-        Self::Megaport(Arc::new(err))
+impl Step {
+    /// The condition reason a failure at this step leaves in status.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::ReadMegaport | Self::Issue | Self::Update | Self::Deactivate => {
+                "MegaportUnavailable"
+            }
+            Self::ReadRegion | Self::ReadNamespace => "KubernetesUnavailable",
+            Self::ReadSecret | Self::CheckSecret | Self::WriteSecret => "SecretWriteFailed",
+            Self::SaveRecords => "RecordsNotSaved",
+            Self::PatchStatus => "StatusNotWritten",
+            Self::Finalize => "FinalizerNotUpdated",
+        }
+    }
+
+    /// What the step does, for messages.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Self::ReadMegaport => "reading Megaport's products and keys",
+            Self::ReadRegion => "reading the OnRampRegion",
+            Self::ReadNamespace => "reading the namespace",
+            Self::ReadSecret => "reading the Secret",
+            Self::CheckSecret => "checking that the Secret can be written",
+            Self::SaveRecords => "recording the keys on the request",
+            Self::Issue => "issuing a key in Megaport",
+            Self::Update => "updating a key in Megaport",
+            Self::WriteSecret => "writing the Secret",
+            Self::PatchStatus => "writing the status",
+            Self::Deactivate => "deactivating the keys",
+            Self::Finalize => "updating the finalizer",
+        }
     }
 }
 
+/// Why a reconcile failed: the step, and the call that failed in it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Megaport API failed (after the client's own retries).
+    #[error("{} failed: Megaport: {source}", step.doing())]
+    Megaport {
+        /// Where.
+        step: Step,
+        /// The API's error.
+        #[source]
+        source: Arc<MegaportError>,
+    },
+    /// A Kubernetes call failed.
+    #[error("{} failed: Kubernetes: {source}", step.doing())]
+    Kube {
+        /// Where.
+        step: Step,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Adding or removing the finalizer, or the cleanup behind it, failed.
+    #[error("{0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+}
+
 impl Error {
+    /// A Kubernetes failure at `step`.
+    pub fn kube(step: Step, source: kube::Error) -> Self {
+        Self::Kube { step, source }
+    }
+
+    /// A Megaport failure at `step`.
+    pub fn megaport(step: Step, source: impl Into<Arc<MegaportError>>) -> Self {
+        Self::Megaport {
+            step,
+            source: source.into(),
+        }
+    }
+
+    /// The step that failed (through the finalizer wrapper).
+    pub fn step(&self) -> Step {
+        match self {
+            Self::Megaport { step, .. } | Self::Kube { step, .. } => *step,
+            Self::Finalizer(e) => match e.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.step(),
+                _ => Step::Finalize,
+            },
+        }
+    }
+
     /// A fixed label for metrics and logs.
     pub fn category(&self) -> &'static str {
         match self {
-            Self::Megaport(e) => e.category(),
-            Self::Cleanup(e) => e.category(),
-            Self::Kube(_) => "kubernetes",
+            Self::Megaport { source, .. } => source.category(),
+            Self::Kube { .. } => "kubernetes",
             Self::Finalizer(e) => match e.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.category()
@@ -264,8 +376,10 @@ pub async fn run(
     let controller_config =
         kube::runtime::controller::Config::default().concurrency(settings.concurrency);
 
+    // Each object is decoded on its own: one the operator cannot read is reported on itself
+    // and never hides the others (a whole LIST failing to decode would stop every request).
     let requests = Controller::new(
-        Api::<ServiceKeyRequest>::all(client.clone()),
+        Api::<DeserializeGuard<ServiceKeyRequest>>::all(client.clone()),
         watcher::Config::default(),
     );
     let ctx = Arc::new(Context::new(
@@ -305,19 +419,22 @@ pub async fn run(
             }
         });
 
-    let regions = Controller::new(Api::<OnRampRegion>::all(client), watcher::Config::default())
-        .with_config(controller_config)
-        .graceful_shutdown_on(shutdown)
-        .run(
-            |obj, ctx| with_backoff_reset(obj, ctx, onramp_region::reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "OnRampRegion controller event");
-            }
-        });
+    let regions = Controller::new(
+        Api::<DeserializeGuard<OnRampRegion>>::all(client),
+        watcher::Config::default(),
+    )
+    .with_config(controller_config)
+    .graceful_shutdown_on(shutdown)
+    .run(
+        |obj, ctx| with_backoff_reset(obj, ctx, onramp_region::reconcile),
+        error_policy,
+        ctx,
+    )
+    .for_each(|result| async move {
+        if let Err(err) = result {
+            tracing::debug!(error = %err, "OnRampRegion controller event");
+        }
+    });
     futures::join!(requests, regions);
 }
 

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{Context, Error};
+use super::{Context, Error, Step, invalid};
 use crate::crd::conditions::{self, Desired, types};
 use crate::crd::onramp_region::{OnRampRegion, OnRampRegionStatus};
 use crate::onramp::{self, RegionView};
@@ -166,15 +167,25 @@ fn meaningfully_different(a: &OnRampRegionStatus, b: &OnRampRegionStatus) -> boo
     strip(a) != strip(b)
 }
 
-/// Reconciles one region.
-pub async fn reconcile(region: Arc<OnRampRegion>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Reconciles one region; one the operator cannot read is reported on itself.
+pub async fn reconcile(
+    guard: Arc<DeserializeGuard<OnRampRegion>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    match &guard.0 {
+        Ok(region) => reconcile_region(region, &ctx).await,
+        Err(invalid) => invalid::report::<OnRampRegion>(&ctx, invalid, "").await,
+    }
+}
+
+async fn reconcile_region(region: &OnRampRegion, ctx: &Context) -> Result<Action, Error> {
     let name = region.name_any();
     let api: Api<OnRampRegion> = Api::all(ctx.client.clone());
     // Observe.
     let snapshot = match ctx.products.get().await {
         Ok(snapshot) => snapshot,
         Err(err) => {
-            let status = unavailable_status(&region, &err.to_string(), jiff::Timestamp::now());
+            let status = unavailable_status(region, &err.to_string(), jiff::Timestamp::now());
             if region.status.as_ref() != Some(&status) {
                 let patch = Patch::Merge(json!({ "status": status }));
                 if let Err(e) = api
@@ -184,13 +195,13 @@ pub async fn reconcile(region: Arc<OnRampRegion>, ctx: Arc<Context>) -> Result<A
                     tracing::warn!(region = %name, error = %e, "could not record the Megaport outage in status");
                 }
             }
-            return Err(Error::Megaport(err));
+            return Err(Error::megaport(Step::ReadMegaport, err));
         }
     };
     // Decide.
     let view = onramp::evaluate(&region.spec, &snapshot.items);
     let status = desired_status(
-        &region,
+        region,
         &view,
         snapshot.fetched_at_wall,
         jiff::Timestamp::now(),
@@ -206,7 +217,7 @@ pub async fn reconcile(region: Arc<OnRampRegion>, ctx: Arc<Context>) -> Result<A
             &Patch::Merge(json!({ "status": status })),
         )
         .await
-        .map_err(Error::Kube)?;
+        .map_err(|e| Error::kube(Step::PatchStatus, e))?;
     }
     let was_ready = region
         .status

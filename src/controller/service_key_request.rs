@@ -23,16 +23,17 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
 use kube::api::{ObjectMeta, Patch, PatchParams};
-use kube::core::{Selector, SelectorExt};
+use kube::core::{DeserializeGuard, Selector, SelectorExt};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, Event as Finalize};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
+use tracing::Instrument;
 
-use super::{Context, Error};
+use super::{Context, Error, Step, invalid};
 use crate::crd::conditions::{self, types};
 use crate::crd::onramp_region::{OnRampStatus, VlanRange};
 use crate::crd::service_key_request::{
@@ -67,18 +68,37 @@ const ISSUING_RETRY: Duration = Duration::from_secs(2);
 /// How soon to look again while waiting for something outside (a region, a VLAN holder).
 const WAITING_RETRY: Duration = Duration::from_secs(10);
 
-/// Reconciles one request (through the finalizer).
-pub async fn reconcile(req: Arc<ServiceKeyRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = req.namespace().unwrap_or_default();
-    let api: Api<ServiceKeyRequest> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer::finalizer(&api, FINALIZER, req, |event| async {
-        match event {
-            Finalize::Apply(req) => apply(&req, &ctx).await,
-            Finalize::Cleanup(req) => cleanup(&req, &ctx).await,
+/// Reconciles one request (through the finalizer). One the operator cannot read is reported on
+/// itself; a failed step is reported in status before the error goes to the retry policy.
+pub async fn reconcile(
+    guard: Arc<DeserializeGuard<ServiceKeyRequest>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let req = match &guard.0 {
+        Ok(req) => Arc::new(req.clone()),
+        Err(invalid) => {
+            return invalid::report::<ServiceKeyRequest>(&ctx, invalid, FINALIZER).await;
         }
-    })
+    };
+    let span = tracing::info_span!("reconcile", request = %req.name_any(), namespace = %req.namespace().unwrap_or_default());
+    async {
+        let namespace = req.namespace().unwrap_or_default();
+        let api: Api<ServiceKeyRequest> = Api::namespaced(ctx.client.clone(), &namespace);
+        let result = finalizer::finalizer(&api, FINALIZER, req.clone(), |event| async {
+            match event {
+                Finalize::Apply(req) => apply(&req, &ctx).await,
+                Finalize::Cleanup(req) => cleanup(&req, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+        if let Err(err) = &result {
+            report_failure(&Request::new(&req, &ctx), err).await;
+        }
+        result
+    }
+    .instrument(span)
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// What one reconcile works with.
@@ -127,7 +147,7 @@ impl<'a> Request<'a> {
         self.api
             .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(Error::Kube)?;
+            .map_err(|e| Error::kube(Step::SaveRecords, e))?;
         ctx.remember(&self.uid, records.to_vec());
         Ok(())
     }
@@ -137,6 +157,18 @@ impl<'a> Request<'a> {
 
 async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> {
     let req = Request::new(obj, ctx);
+    // Admission refuses all of this; an object stored under a looser schema gets nothing spent.
+    let problems = obj.spec.problems();
+    if !problems.is_empty() {
+        let issuing = Issuing::Blocked {
+            reason: "InvalidSpec".into(),
+            message: format!(
+                "the spec is invalid, nothing is issued: {}",
+                problems.join("; ")
+            ),
+        };
+        return finish(&req, ctx, observed_without_keys(&req, issuing), 0).await;
+    }
     let mut records = match req.records(ctx) {
         Ok(records) => records,
         Err(message) => {
@@ -159,10 +191,9 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
             };
             if records.is_empty() {
                 finish(&req, ctx, observed_without_keys(&req, issuing), 0).await?;
-            } else {
-                note_outage(&req, &err).await;
             }
-            return Err(Error::Megaport(err));
+            // With keys on record, what status says stays; the failure report adds Reconciling.
+            return Err(Error::megaport(Step::ReadMegaport, err));
         }
     };
 
@@ -183,7 +214,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
             .products
             .get_fresher_than(max_age)
             .await
-            .map_err(Error::Megaport)?;
+            .map_err(|e| Error::megaport(Step::ReadMegaport, e))?;
         match plan(&req, ctx, &products.items, &keys.items).await? {
             Ok(planned) => records = planned,
             Err(issuing) => {
@@ -196,8 +227,11 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     // Issue (or adopt) every planned key. `found` pairs a record's index with its key.
     let now = jiff::Timestamp::now();
     let mut found: Vec<(usize, ServiceKey)> = Vec::new();
-    let mut problems: Vec<(&'static str, String)> = Vec::new();
+    let mut problems: Vec<(String, String)> = Vec::new();
     let mut changed_records = false;
+    // Checked once, before the first create: a key is never created for a request that cannot
+    // receive it.
+    let mut refusal: Option<Option<(String, String)>> = None;
     for i in 0..records.len() {
         match locate(&records[i], &req.uid, &keys.items) {
             Some(key) => {
@@ -210,11 +244,23 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
                 }
                 found.push((i, key));
             }
-            None => match issue(&req, ctx, &mut records, i, now).await {
-                Ok(key) => found.push((i, key)),
-                Err(IssueError::Blocked(reason, message)) => problems.push((reason, message)),
-                Err(IssueError::Other(err)) => return Err(err),
-            },
+            None => {
+                if refusal.is_none() {
+                    refusal =
+                        Some(check_before_issuing(&req, ctx, &products.items, &records).await?);
+                }
+                if let Some(Some(why)) = &refusal {
+                    problems.push(why.clone());
+                    continue;
+                }
+                match issue(&req, ctx, &mut records, i, now).await {
+                    Ok(key) => found.push((i, key)),
+                    Err(IssueError::Blocked(reason, message)) => {
+                        problems.push((reason.to_owned(), message));
+                    }
+                    Err(IssueError::Other(err)) => return Err(err),
+                }
+            }
         }
     }
 
@@ -244,12 +290,12 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
             Ok(updated) => updated,
             Err(err) if is_rejection(&err) => {
                 problems.push((
-                    "UpdateRejected",
+                    "UpdateRejected".to_owned(),
                     format!("Megaport refused the update of key {fingerprint}: {err}"),
                 ));
                 continue;
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(Error::megaport(Step::Update, err)),
         };
         if let KeyAction::Restore(changes) = &action {
             restored.push(format!("{fingerprint}: {}", changes.join(", ")));
@@ -305,7 +351,13 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         .map(|k| on_ramp_of(&products.items, &k.product_uid))
         .collect();
     let secret = if found.is_empty() {
-        SecretState::NoKeys
+        match problems
+            .iter()
+            .find(|(reason, _)| reason == SECRET_CONFLICT)
+        {
+            Some((_, why)) => SecretState::Conflict(why.clone()),
+            None => SecretState::NoKeys,
+        }
     } else {
         let delivered: Vec<DeliveredKey> = found
             .iter()
@@ -318,7 +370,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     // Status.
     let issuing = if let Some((reason, _)) = problems.first() {
         Issuing::Blocked {
-            reason: (*reason).to_owned(),
+            reason: reason.clone(),
             message: problems
                 .iter()
                 .map(|(_, m)| m.as_str())
@@ -376,33 +428,6 @@ fn observed_without_keys(req: &Request<'_>, issuing: Issuing) -> Observed {
     }
 }
 
-/// Records a Megaport outage in `Reconciling` without touching what status already says.
-async fn note_outage(req: &Request<'_>, err: &MegaportError) {
-    let mut status = req.obj.status.clone().unwrap_or_default();
-    status.conditions = conditions::merge(
-        &status.conditions,
-        &[conditions::Desired::yes(
-            types::RECONCILING,
-            "MegaportUnavailable",
-            format!("cannot read Megaport, key states may be stale: {err}"),
-        )],
-        req.obj.meta().generation,
-        &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
-    );
-    if req.obj.status.as_ref() != Some(&status)
-        && let Err(e) = req
-            .api
-            .patch_status(
-                &req.name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
-            )
-            .await
-    {
-        tracing::warn!(request = %req.name, error = %e, "could not record the Megaport outage");
-    }
-}
-
 /// The on-ramp's details for status and the Secret.
 fn on_ramp_of(products: &[Product], uid: &str) -> Option<OnRampStatus> {
     products
@@ -416,8 +441,11 @@ fn on_ramp_of(products: &[Product], uid: &str) -> Option<OnRampStatus> {
 fn locate(record: &Record, request_uid: &str, keys: &[ServiceKey]) -> Option<ServiceKey> {
     let marker = record.marker(request_uid);
     let by_fingerprint = record.fingerprint.as_ref().and_then(|fp| {
-        keys.iter()
-            .find(|k| k.product_uid == record.product_uid && &delivery::fingerprint(&k.key) == fp)
+        keys.iter().find(|k| {
+            k.product_uid == record.product_uid
+                && &delivery::fingerprint(&k.key) == fp
+                && issuance::may_belong_to(k, request_uid)
+        })
     });
     by_fingerprint
         .or_else(|| {
@@ -439,46 +467,9 @@ async fn plan(
     keys: &[ServiceKey],
 ) -> Result<Result<Vec<Record>, Issuing>, Error> {
     let spec = &req.obj.spec;
-    let (on_ramps, vlan_range) = match (&spec.region_ref, &spec.on_ramp) {
-        (Some(region_ref), _) => {
-            let regions: Api<OnRampRegion> = Api::all(ctx.client.clone());
-            let Some(region) = regions
-                .get_opt(&region_ref.name)
-                .await
-                .map_err(Error::Kube)?
-            else {
-                return Ok(Err(Issuing::Waiting {
-                    reason: "RegionNotFound".into(),
-                    message: format!("OnRampRegion {} does not exist", region_ref.name),
-                }));
-            };
-            if let Some(selector) = &region.spec.allowed_namespaces
-                && let Some(refusal) =
-                    namespace_refusal(ctx, &req.namespace, &region_ref.name, selector).await?
-            {
-                return Ok(Err(refusal));
-            }
-            let view = onramp::evaluate(&region.spec, products);
-            (view.on_ramps, view.effective.vlan_range)
-        }
-        (None, Some(on_ramp)) => match on_ramp_of(products, &on_ramp.product_uid) {
-            Some(status) if status.product_type.is_some() => (vec![status], VlanRange::FULL),
-            _ => {
-                return Ok(Err(Issuing::Blocked {
-                    reason: "OnRampNotFound".into(),
-                    message: format!(
-                        "the provider has no Port, MCR or MVE with productUid {}",
-                        on_ramp.product_uid
-                    ),
-                }));
-            }
-        },
-        (None, None) => {
-            return Ok(Err(Issuing::Blocked {
-                reason: "InvalidSpec".into(),
-                message: "set regionRef or onRamp".into(),
-            }));
-        }
+    let (on_ramps, vlan_range) = match allowed_on_ramps(req, ctx, products).await? {
+        Ok(allowed) => allowed,
+        Err(issuing) => return Ok(Err(issuing)),
     };
     let needs = Needs {
         speed_mbps: spec.max_speed_mbps,
@@ -536,14 +527,65 @@ async fn plan(
     }
 }
 
+/// The on-ramps the request may use (its region's, when the region serves its namespace, or
+/// its one explicit on-ramp) and the VLAN range to pick from; or why there are none.
+async fn allowed_on_ramps(
+    req: &Request<'_>,
+    ctx: &Context,
+    products: &[Product],
+) -> Result<Result<(Vec<OnRampStatus>, VlanRange), Issuing>, Error> {
+    let spec = &req.obj.spec;
+    Ok(Ok(match (&spec.region_ref, &spec.on_ramp) {
+        (Some(region_ref), _) => {
+            let regions: Api<OnRampRegion> = Api::all(ctx.client.clone());
+            let Some(region) = regions
+                .get_opt(&region_ref.name)
+                .await
+                .map_err(|e| Error::kube(Step::ReadRegion, e))?
+            else {
+                return Ok(Err(Issuing::Waiting {
+                    reason: "RegionNotFound".into(),
+                    message: format!("OnRampRegion {} does not exist", region_ref.name),
+                }));
+            };
+            if let Some(selector) = &region.spec.allowed_namespaces
+                && let Some(refusal) =
+                    namespace_refusal(ctx, &req.namespace, &region_ref.name, selector).await?
+            {
+                return Ok(Err(refusal));
+            }
+            let view = onramp::evaluate(&region.spec, products);
+            (view.on_ramps, view.effective.vlan_range)
+        }
+        (None, Some(on_ramp)) => match on_ramp_of(products, &on_ramp.product_uid) {
+            Some(status) if status.product_type.is_some() => (vec![status], VlanRange::FULL),
+            _ => {
+                return Ok(Err(Issuing::Blocked {
+                    reason: "OnRampNotFound".into(),
+                    message: format!(
+                        "the provider has no Port, MCR or MVE with productUid {}",
+                        on_ramp.product_uid
+                    ),
+                }));
+            }
+        },
+        (None, None) => {
+            return Ok(Err(Issuing::Blocked {
+                reason: "InvalidSpec".into(),
+                message: "set regionRef or onRamp".into(),
+            }));
+        }
+    }))
+}
+
 /// Why the region refuses this namespace, if it does.
 async fn namespace_refusal(
     ctx: &Context,
     namespace: &str,
     region: &str,
-    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    selector: &crate::crd::onramp_region::NamespaceSelector,
 ) -> Result<Option<Issuing>, Error> {
-    let selector = match Selector::try_from(selector.clone()) {
+    let selector = match Selector::try_from(selector.to_label_selector()) {
         Ok(s) => s,
         Err(e) => {
             return Ok(Some(Issuing::Blocked {
@@ -555,7 +597,7 @@ async fn namespace_refusal(
     let ns = Api::<Namespace>::all(ctx.client.clone())
         .get(namespace)
         .await
-        .map_err(Error::Kube)?;
+        .map_err(|e| Error::kube(Step::ReadNamespace, e))?;
     let labels = ns.metadata.labels.unwrap_or_default();
     Ok((!selector.matches(&labels)).then(|| Issuing::Blocked {
         reason: "NamespaceNotAllowed".into(),
@@ -600,7 +642,9 @@ fn claims_of_others(ctx: &Context, own_uid: &str) -> (Vec<Claim>, BTreeMap<Strin
 /// not depend on which is decided first.
 fn explicit_wishes(ctx: &Context, own_uid: &str, on_ramps: &[OnRampStatus]) -> Vec<Claim> {
     let mut wishes = Vec::new();
-    for other in ctx.requests.state() {
+    for guard in ctx.requests.state() {
+        // An unreadable request asks for nothing (its records, metadata, still count as claims).
+        let Ok(other) = &guard.0 else { continue };
         let (Some(uid), Some(vlan)) = (other.uid(), other.spec.vlan) else {
             continue;
         };
@@ -672,7 +716,7 @@ async fn issue(
                 ),
             ));
         }
-        Err(err) => return Err(IssueError::Other(err.into())),
+        Err(err) => return Err(IssueError::Other(Error::megaport(Step::Issue, err))),
     };
     let key = match locate(&record, &req.uid, &existing) {
         Some(key) => {
@@ -720,7 +764,7 @@ async fn issue(
                         format!("Megaport refused the key on {}: {err}", record.product_uid),
                     ));
                 }
-                Err(err) => return Err(IssueError::Other(Error::from(err))),
+                Err(err) => return Err(IssueError::Other(Error::megaport(Step::Issue, err))),
             }
         }
     };
@@ -735,6 +779,87 @@ async fn issue(
 /// A clear refusal (bad request, forbidden, conflict) rather than an outage.
 fn is_rejection(err: &MegaportError) -> bool {
     matches!(err, MegaportError::Api { status, .. } if (400..500).contains(status) && *status != 401 && *status != 429)
+}
+
+/// The reason of a Secret of the request's name that is not the operator's.
+const SECRET_CONFLICT: &str = "SecretConflict";
+
+fn conflict_message(req: &Request<'_>) -> String {
+    format!(
+        "Secret {} exists and was not written by the operator for this request (it lacks {MANAGED_BY_LABEL}={MANAGER} and {REQUEST_UID_ANNOTATION}={}); it was left untouched and no key is issued: delete it or set spec.secret.name",
+        req.secret_name(),
+        req.uid
+    )
+}
+
+/// Everything that can fail on this side, checked before a key is created, so that no key is
+/// ever created for a request that cannot receive it: the records stay within what the spec
+/// allows (the annotation can be edited by hand), the region still serves the namespace, and
+/// the Secret is absent and writable (a server-side dry run: name, labels, admission, quota) or
+/// already the operator's. Returns the refusal (reason, message), if any.
+async fn check_before_issuing(
+    req: &Request<'_>,
+    ctx: &Context,
+    products: &[Product],
+    records: &[Record],
+) -> Result<Option<(String, String)>, Error> {
+    let on_ramps = match allowed_on_ramps(req, ctx, products).await? {
+        Ok((on_ramps, _)) => on_ramps,
+        Err(Issuing::Waiting { reason, message } | Issuing::Blocked { reason, message }) => {
+            return Ok(Some((reason, message)));
+        }
+        Err(Issuing::Done { .. }) => Vec::new(),
+    };
+    if let Some(outside) = records
+        .iter()
+        .filter(|r| r.fingerprint.is_none())
+        .find(|r| !on_ramps.iter().any(|o| o.product_uid == r.product_uid))
+    {
+        return Ok(Some((
+            "RecordOutsideSpec".to_owned(),
+            format!(
+                "annotation {KEYS_ANNOTATION} plans a key on {}, which this request may not use; nothing is issued (remove the annotation to plan again)",
+                outside.product_uid
+            ),
+        )));
+    }
+    let name = req.secret_name();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &req.namespace);
+    match api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube(Step::ReadSecret, e))?
+    {
+        Some(current) if !is_ours(&current, &req.uid) => {
+            return Ok(Some((SECRET_CONFLICT.to_owned(), conflict_message(req))));
+        }
+        Some(_) => return Ok(None),
+        None => {}
+    }
+    let placeholder = desired_secret(req, &[])
+        .map_err(|e| Error::kube(Step::CheckSecret, kube::Error::SerdeError(e)))?;
+    let params = kube::api::PostParams {
+        dry_run: true,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    match api.create(&params, &placeholder).await {
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Ok(Some((SECRET_CONFLICT.to_owned(), conflict_message(req))))
+        }
+        Err(kube::Error::Api(status))
+            if (400..500).contains(&status.code) && status.code != 429 =>
+        {
+            Ok(Some((
+                "SecretRefused".to_owned(),
+                format!(
+                    "the Secret {name} cannot be written, so no key is issued: {}",
+                    status.message
+                ),
+            )))
+        }
+        Err(err) => Err(Error::kube(Step::CheckSecret, err)),
+    }
 }
 
 // === deliver ===
@@ -842,17 +967,17 @@ async fn ensure_secret(
 ) -> Result<SecretState, Error> {
     let name = req.secret_name();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &req.namespace);
-    let current = api.get_opt(&name).await.map_err(Error::Kube)?;
+    let current = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube(Step::ReadSecret, e))?;
     if let Some(current) = &current
         && !is_ours(current, &req.uid)
     {
-        return Ok(SecretState::Conflict(format!(
-            "Secret {name} exists and was not written by the operator for this request (it lacks {MANAGED_BY_LABEL}={MANAGER} and {REQUEST_UID_ANNOTATION}={}); it was left untouched: delete it or set spec.secret.name",
-            req.uid
-        )));
+        return Ok(SecretState::Conflict(conflict_message(req)));
     }
-    let mut desired =
-        desired_secret(req, keys).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+    let mut desired = desired_secret(req, keys)
+        .map_err(|e| Error::kube(Step::WriteSecret, kube::Error::SerdeError(e)))?;
     match &current {
         Some(current) if secret_matches(current, &desired) => return Ok(SecretState::Synced),
         // Absent: create, which fails (and is retried, finding the conflict) if someone made
@@ -862,7 +987,9 @@ async fn ensure_secret(
                 field_manager: Some(FIELD_MANAGER.into()),
                 ..Default::default()
             };
-            api.create(&params, &desired).await.map_err(Error::Kube)?;
+            api.create(&params, &desired)
+                .await
+                .map_err(|e| Error::kube(Step::WriteSecret, e))?;
         }
         // Ours: apply on the version just read, so a replacement since is not overwritten.
         Some(current) => {
@@ -873,7 +1000,7 @@ async fn ensure_secret(
                 &Patch::Apply(&desired),
             )
             .await
-            .map_err(Error::Kube)?;
+            .map_err(|e| Error::kube(Step::WriteSecret, e))?;
         }
     }
     tracing::info!(request = %req.name, namespace = %req.namespace, secret = %name, repaired = current.is_some(), "wrote the keys' Secret");
@@ -899,8 +1026,7 @@ async fn finish(
     if previous.is_none_or(|p| issuance::status_changed(p, &status)) {
         // A merge patch leaves out what serialises as nothing: clear those fields explicitly.
         let mut body = serde_json::to_value(&status)
-            .map_err(kube::Error::SerdeError)
-            .map_err(Error::Kube)?;
+            .map_err(|e| Error::kube(Step::PatchStatus, kube::Error::SerdeError(e)))?;
         if let Some(fields) = body.as_object_mut() {
             for field in [
                 "phase",
@@ -919,7 +1045,7 @@ async fn finish(
                 &Patch::Merge(json!({ "status": body })),
             )
             .await
-            .map_err(Error::Kube)?;
+            .map_err(|e| Error::kube(Step::PatchStatus, e))?;
     }
     announce(ctx, req.obj, previous, &status).await;
     tracing::debug!(request = %req.name, namespace = %req.namespace, phase = ?status.phase, keys = status.keys.len(), planned, "reconciled ServiceKeyRequest");
@@ -970,6 +1096,65 @@ async fn publish(
     if let Err(err) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
         tracing::warn!(request = %obj.name_any(), error = %err, "could not publish event");
     }
+}
+
+/// Leaves a failed step in status: `Reconciling=True` with the step's reason and the error, and
+/// `Ready=False` unless the request is Ready and the failure leaves its Secret alone. Written when
+/// a reason or status changes (a write brings the request back at once, so a message that
+/// differs per attempt must not cause one). Best effort: if the status cannot be written
+/// either, the log line of the retry policy is all there is.
+async fn report_failure(req: &Request<'_>, err: &Error) {
+    let step = err.step();
+    let message: String = format!("{err}; retrying").chars().take(600).collect();
+    let previous = req.obj.status.clone().unwrap_or_default();
+    let ready = conditions::is_true(&previous.conditions, types::READY);
+    let secret_step = matches!(
+        step,
+        Step::ReadSecret | Step::CheckSecret | Step::WriteSecret
+    );
+    let mut desired = vec![
+        conditions::Desired::yes(types::RECONCILING, step.reason(), message.clone()),
+        conditions::Desired::no(types::STALLED, step.reason(), ""),
+    ];
+    if !ready || secret_step {
+        desired.push(conditions::Desired::no(
+            types::READY,
+            step.reason(),
+            message,
+        ));
+    }
+    let generation = req.obj.meta().generation;
+    let merged = conditions::merge(
+        &previous.conditions,
+        &desired,
+        generation,
+        &Time(jiff::Timestamp::now()),
+    );
+    if req.obj.status.is_some() && same_reasons(&previous.conditions, &merged) {
+        return;
+    }
+    let body = json!({"status": {
+        "conditions": merged,
+        "observedGeneration": generation,
+        "phase": previous.phase.unwrap_or_default(),
+    }});
+    if let Err(e) = req
+        .api
+        .patch_status(&req.name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the failure in status");
+    }
+}
+
+/// Whether two condition lists have the same types, statuses and reasons.
+fn same_reasons(a: &[Condition], b: &[Condition]) -> bool {
+    let key = |c: &Condition| (c.type_.clone(), c.status.clone(), c.reason.clone());
+    let mut a: Vec<_> = a.iter().map(key).collect();
+    let mut b: Vec<_> = b.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    a == b
 }
 
 // === cleanup ===
@@ -1040,7 +1225,7 @@ async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error
             ),
         )
         .await;
-        return Err(Error::Megaport(err));
+        return Err(Error::megaport(Step::Deactivate, err));
     }
     tracing::info!(request = %req.name, namespace = %req.namespace, deactivated, "deactivated keys of a deleted request");
     ctx.forget(&req.uid);

@@ -5,6 +5,7 @@
 
 pub mod conditions;
 pub mod onramp_region;
+pub mod rules;
 pub mod service_key_request;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -1,9 +1,15 @@
 //! `OnRampRegion`: a provider-defined region (e.g. `US-West`) mapped to live on-ramps.
 //! Types only; the controller lives in `controller::onramp_region`.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    Condition, LabelSelector, LabelSelectorRequirement, Time,
+};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
+
+use super::rules;
 
 /// A region of the provider's own naming (such as `US-West`), mapped to the provider's live
 /// on-ramps (Ports, MCRs, MVEs) by country, metro, location or product. ServiceKeyRequests
@@ -26,8 +32,11 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct OnRampRegionSpec {
-    /// Name shown to customers, e.g. "US-West (Los Angeles)". Defaults to the object's name.
+    /// Name shown to customers, e.g. "US-West (Los Angeles)" (at most 128 characters).
+    /// Defaults to the object's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    #[x_kube(validation = rules::printable("displayName"))]
     pub display_name: Option<String>,
 
     /// Which of the provider's on-ramps belong to the region. Every selector given must match
@@ -47,7 +56,73 @@ pub struct OnRampRegionSpec {
     /// Namespaces whose ServiceKeyRequests may use this region (a label selector on the
     /// Namespace). Absent: every namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_namespaces: Option<LabelSelector>,
+    pub allowed_namespaces: Option<NamespaceSelector>,
+}
+
+/// A label selector on Namespaces (the shape of a Kubernetes LabelSelector, bounded).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    /// Labels the namespace must have, each with exactly this value (at most 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 32, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(
+        validation = rules::map_keys("allowedNamespaces.matchLabels"),
+        validation = rules::label_values("allowedNamespaces.matchLabels")
+    )]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Requirements the namespace's labels must meet, ANDed (at most 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub match_expressions: Option<Vec<NamespaceRequirement>>,
+}
+
+/// One requirement of allowedNamespaces: a label key, an operator and values.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = kube::core::Rule::new("(self.operator == 'In' || self.operator == 'NotIn') ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)").message("allowedNamespaces.matchExpressions: values must be non-empty for In and NotIn, and absent or empty for Exists and DoesNotExist"))]
+pub struct NamespaceRequirement {
+    /// The label key.
+    #[schemars(length(max = 317))]
+    #[x_kube(validation = kube::core::Rule::new(rules::qualified_name_rule()).message(format!("allowedNamespaces.matchExpressions key must be a label key: {}", rules::KEY_HELP).as_str()))]
+    pub key: String,
+    /// In, NotIn, Exists or DoesNotExist.
+    pub operator: SelectorOperator,
+    /// The values, for In and NotIn (at most 64 label values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), inner(length(max = 63)))]
+    #[x_kube(validation = kube::core::Rule::new(rules::label_value_list_rule()).message(format!("allowedNamespaces.matchExpressions values must be label values: {}", rules::LABEL_VALUE_HELP).as_str()))]
+    pub values: Option<Vec<String>>,
+}
+
+/// How a requirement relates a label to its values.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectorOperator {
+    /// The label's value is one of the values.
+    In,
+    /// The label is absent or its value is none of the values.
+    NotIn,
+    /// The label is present.
+    Exists,
+    /// The label is absent.
+    DoesNotExist,
+}
+
+impl NamespaceSelector {
+    /// The same selector as a Kubernetes LabelSelector (for matching).
+    pub fn to_label_selector(&self) -> LabelSelector {
+        LabelSelector {
+            match_labels: self.match_labels.clone(),
+            match_expressions: self.match_expressions.as_ref().map(|all| {
+                all.iter()
+                    .map(|r| LabelSelectorRequirement {
+                        key: r.key.clone(),
+                        operator: format!("{:?}", r.operator),
+                        values: r.values.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// On-ramp selectors. Values compare exactly as Megaport writes them (country "USA", metro
@@ -60,23 +135,40 @@ pub struct OnRampRegionSpec {
 pub struct OnRampMatch {
     /// Product types to consider: Port, MCR, MVE. Default: [Port].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 3))]
     #[x_kube(validation = kube::core::Rule::new("size(self) > 0").message("productTypes must not be empty"))]
     pub product_types: Option<Vec<OnRampKind>>,
-    /// Countries, e.g. ["USA"].
+    /// Countries, e.g. ["USA"] (at most 64, each 1-64 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = kube::core::Rule::new("size(self) > 0").message("countries must not be empty"))]
+    #[schemars(length(max = 64), inner(length(max = 64)))]
+    #[x_kube(
+        validation = kube::core::Rule::new("size(self) > 0").message("countries must not be empty"),
+        validation = kube::core::Rule::new("self.all(c, size(c) > 0)").message("countries must not contain an empty name")
+    )]
     pub countries: Option<Vec<String>>,
-    /// Metros, e.g. ["Los Angeles"].
+    /// Metros, e.g. ["Los Angeles"] (at most 64, each 1-64 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = kube::core::Rule::new("size(self) > 0").message("metros must not be empty"))]
+    #[schemars(length(max = 64), inner(length(max = 64)))]
+    #[x_kube(
+        validation = kube::core::Rule::new("size(self) > 0").message("metros must not be empty"),
+        validation = kube::core::Rule::new("self.all(m, size(m) > 0)").message("metros must not contain an empty name")
+    )]
     pub metros: Option<Vec<String>>,
-    /// Megaport location ids, e.g. [59, 60].
+    /// Megaport location ids, e.g. [59, 60] (at most 256, each 1..2147483647).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = kube::core::Rule::new("size(self) > 0").message("locationIds must not be empty"))]
+    #[schemars(length(max = 256), inner(range(min = 1, max = 2_147_483_647)))]
+    #[x_kube(
+        validation = kube::core::Rule::new("size(self) > 0").message("locationIds must not be empty"),
+        validation = kube::core::Rule::new("self.all(id, id >= 1 && id <= 2147483647)").message("locationIds must be Megaport location ids: whole numbers within 1..2147483647")
+    )]
     pub location_ids: Option<Vec<i64>>,
-    /// Specific products by uid.
+    /// Specific products by uid (at most 256 UUIDs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = kube::core::Rule::new("size(self) > 0").message("productUids must not be empty"))]
+    #[schemars(length(max = 256), inner(length(max = 36)))]
+    #[x_kube(
+        validation = kube::core::Rule::new("size(self) > 0").message("productUids must not be empty"),
+        validation = kube::core::Rule::new(format!("self.all(u, {})", rules::uuid_test("u"))).message("productUids must be Megaport product UIDs, UUIDs such as 1c2f0e00-9b1a-4e3d-8f00-0a1b2c3d0001")
+    )]
     pub product_uids: Option<Vec<String>>,
 }
 

@@ -1,0 +1,119 @@
+//! Objects the operator cannot decode (stored under an older or looser schema, or written
+//! straight to etcd): each watch decodes objects one by one ([`DeserializeGuard`]), so one such
+//! object never hides the others; this module reports it on the object itself — `Ready=False`
+//! and `Stalled=True` with reason `InvalidSpec`, one Warning event, one log line without the
+//! object's body — once per generation, and lets a deleted one go when it carries the abandon
+//! annotation (its spec, and so its deletion policy, cannot be read).
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::core::error_boundary::InvalidObject;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource};
+use serde_json::json;
+
+use super::{Context, Error, Step};
+use crate::issuance::ABANDON_ANNOTATION;
+
+/// The condition reason of an object the operator cannot read.
+pub const REASON: &str = "InvalidSpec";
+/// The longest decode error shown (it names the field and value, never the whole object).
+const MAX_ERROR: usize = 300;
+
+/// Reports `invalid` (an object of kind `K` that does not decode) on the object, once per
+/// generation; removes `finalizer` from a deleted one that carries the abandon annotation.
+pub async fn report<K>(
+    ctx: &Context,
+    invalid: &InvalidObject,
+    finalizer: &str,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let meta = &invalid.metadata;
+    let (Some(name), Some(uid)) = (meta.name.clone(), meta.uid.clone()) else {
+        return Ok(Action::await_change());
+    };
+    let resource = ApiResource::erase::<K>(&());
+    let api: Api<DynamicObject> = match &meta.namespace {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
+        None => Api::all_with(ctx.client.clone(), &resource),
+    };
+    if meta.deletion_timestamp.is_some() {
+        return let_go_if_abandoned(&api, invalid, &name, finalizer).await;
+    }
+    let generation = meta.generation.unwrap_or_default();
+    if ctx.invalid_reported(&uid, generation) {
+        return Ok(Action::await_change());
+    }
+    let error: String = invalid.error.chars().take(MAX_ERROR).collect();
+    let message = format!(
+        "the operator cannot read this {}: {error}. Nothing is done for it until the spec is fixed (admission refuses such values; it was stored under a looser schema)",
+        resource.kind
+    );
+    tracing::warn!(kind = %resource.kind, namespace = ?meta.namespace, name = %name, %error, "cannot read an object; reported on it");
+    let now = jiff::Timestamp::now().to_string();
+    let condition = |type_: &str, status: &str| {
+        json!({"type": type_, "status": status, "reason": REASON, "message": message,
+               "lastTransitionTime": now, "observedGeneration": generation})
+    };
+    let status = json!({"status": {
+        "observedGeneration": generation,
+        "conditions": [condition("Ready", "False"), condition("Stalled", "True")],
+    }});
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .map_err(|e| Error::kube(Step::PatchStatus, e))?;
+    let reference = ObjectReference {
+        api_version: Some(resource.api_version.clone()),
+        kind: Some(resource.kind.clone()),
+        name: Some(name),
+        namespace: meta.namespace.clone(),
+        uid: Some(uid.clone()),
+        ..ObjectReference::default()
+    };
+    let event = Event {
+        type_: EventType::Warning,
+        reason: REASON.into(),
+        note: Some(message.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %err, "could not publish event");
+    }
+    ctx.remember_invalid(&uid, generation);
+    Ok(Action::await_change())
+}
+
+/// A deleted object the operator cannot read: its deletion policy is unknown, so its keys are
+/// left alone and the finalizer stays until a human says to abandon them.
+async fn let_go_if_abandoned(
+    api: &Api<DynamicObject>,
+    invalid: &InvalidObject,
+    name: &str,
+    finalizer: &str,
+) -> Result<Action, Error> {
+    let meta = &invalid.metadata;
+    let finalizers = meta.finalizers.clone().unwrap_or_default();
+    let abandoned = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ABANDON_ANNOTATION))
+        .is_some_and(|v| v == "true");
+    if !finalizers.iter().any(|f| f == finalizer) || !abandoned {
+        return Ok(Action::await_change());
+    }
+    let kept: Vec<&String> = finalizers.iter().filter(|f| *f != finalizer).collect();
+    // The resourceVersion makes the patch fail if the list changed since it was read.
+    let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": meta.resource_version}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube(Step::Finalize, e))?;
+    tracing::warn!(
+        name,
+        "let an unreadable object go: it carried the abandon annotation; its keys were left as they are"
+    );
+    Ok(Action::await_change())
+}
