@@ -118,15 +118,20 @@ fn record_problem(r: &Record) -> Option<&'static str> {
     }
 }
 
-/// Whether `key` may be request `uid`'s: it carries that request's marker, or no marker at all
-/// (edited away in the Portal; the owner's next reconcile restores it). A key marked for another
-/// request is never this one's, whatever a record says: records live in an annotation that
-/// whoever may edit the request can change.
-pub fn may_belong_to(key: &ServiceKey, uid: &str) -> bool {
-    key.description
-        .as_deref()
-        .and_then(Marker::parse)
-        .is_none_or(|m| m.request_uid == uid)
+/// Whether request `uid` may take `key` on the strength of a fingerprint in its records: only
+/// when the key carries that request's marker, or carries no marker at all (edited away in the
+/// Portal; its owner's next reconcile restores it) and no other request records the same
+/// fingerprint (`claimed_elsewhere`). Records live in an annotation that whoever may edit the
+/// request can change, so a record alone never makes another request's key this one's.
+pub fn may_take_by_fingerprint(
+    key: &ServiceKey,
+    uid: &str,
+    claimed_elsewhere: &dyn Fn(&str) -> bool,
+) -> bool {
+    match key.description.as_deref().and_then(Marker::parse) {
+        Some(marker) => marker.request_uid == uid,
+        None => !claimed_elsewhere(&crate::delivery::fingerprint(&key.key)),
+    }
 }
 
 /// The annotation value for `records`.
@@ -154,11 +159,13 @@ pub fn records_from_keys(uid: &str, keys: &[ServiceKey]) -> Vec<Record> {
     records
 }
 
-/// Every key of request `uid`: carrying its marker, or named by its records' fingerprints.
+/// Every key of request `uid`: carrying its marker, or named by its records' fingerprints (as
+/// [`may_take_by_fingerprint`] allows).
 pub fn keys_of_request<'a>(
     uid: &str,
     records: &[Record],
     keys: &'a [ServiceKey],
+    claimed_elsewhere: &dyn Fn(&str) -> bool,
 ) -> Vec<&'a ServiceKey> {
     keys.iter()
         .filter(|k| {
@@ -169,7 +176,7 @@ pub fn keys_of_request<'a>(
                 .is_some_and(|m| m.request_uid == uid);
             marked || {
                 let fp = crate::delivery::fingerprint(&k.key);
-                may_belong_to(k, uid)
+                may_take_by_fingerprint(k, uid, claimed_elsewhere)
                     && records
                         .iter()
                         .any(|r| r.fingerprint.as_deref() == Some(fp.as_str()))
@@ -938,32 +945,27 @@ mod tests {
         let fp = crate::delivery::fingerprint(&key.key);
         let mut stolen = record();
         stolen.fingerprint = Some(fp.clone());
-        assert!(may_belong_to(&key, "victim") && !may_belong_to(&key, "thief"));
+        let nobody = |_: &str| false;
+        let victim_too = |f: &str| f == fp;
+        let one = std::slice::from_ref(&key);
+        assert!(may_take_by_fingerprint(&key, "victim", &nobody));
+        assert!(!may_take_by_fingerprint(&key, "thief", &nobody));
         // A record naming the victim's key by fingerprint does not make it the thief's.
-        assert!(
-            keys_of_request(
-                "thief",
-                std::slice::from_ref(&stolen),
-                std::slice::from_ref(&key)
-            )
-            .is_empty()
-        );
-        assert_eq!(
-            keys_of_request("victim", &[], std::slice::from_ref(&key)).len(),
-            1
-        );
-        // A key whose marker was removed in the Portal is found by its recorded fingerprint.
+        assert!(keys_of_request("thief", std::slice::from_ref(&stolen), one, &nobody).is_empty());
+        assert_eq!(keys_of_request("victim", &[], one, &nobody).len(), 1);
+        // A key whose marker was removed in the Portal is found by its recorded fingerprint, by
+        // its only claimant; when another request records it too, by neither.
         key.description = Some("edited in the Portal".into());
+        let one = std::slice::from_ref(&key);
         assert_eq!(
-            keys_of_request(
-                "victim",
-                std::slice::from_ref(&stolen),
-                std::slice::from_ref(&key)
-            )
-            .len(),
+            keys_of_request("victim", std::slice::from_ref(&stolen), one, &nobody).len(),
             1
+        );
+        assert!(
+            keys_of_request("thief", std::slice::from_ref(&stolen), one, &victim_too).is_empty()
         );
     }
+
     #[test]
     fn desired_values_follow_the_spec() {
         let mut s = spec();
@@ -1042,13 +1044,13 @@ mod tests {
             fingerprint: Some(crate::delivery::fingerprint(&edited.key)),
             ..record()
         });
-        let found = keys_of_request(UID, &records, &keys);
+        let found = keys_of_request(UID, &records, &keys, &|_: &str| false);
         assert_eq!(
             found.len(),
             2,
             "marked, and named by a record despite the edit"
         );
-        assert!(keys_of_request(UID, &[], &keys).len() == 1);
+        assert!(keys_of_request(UID, &[], &keys, &|_: &str| false).len() == 1);
     }
 
     #[test]

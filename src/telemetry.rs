@@ -1,6 +1,8 @@
 //! Logging: a `tracing` subscriber with an env filter (`RUST_LOG`) and plain or JSON output,
 //! never carrying an API response body (see [`init`]).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, filter, fmt, prelude::*};
 
 /// The module of kube-client whose log lines carry response bodies.
@@ -26,7 +28,13 @@ pub fn init(format: LogFormat, default_filter: &str) {
     let no_bodies = filter::filter_fn(|meta| meta.target() != BODY_LOGGING_TARGET);
     let registry = tracing_subscriber::registry().with(filter).with(no_bodies);
     let result = match format {
-        LogFormat::Plain => registry.with(fmt::layer().with_target(true)).try_init(),
+        LogFormat::Plain => registry
+            .with(
+                fmt::layer()
+                    .with_target(true)
+                    .with_ansi(std::io::stdout().is_terminal()),
+            )
+            .try_init(),
         LogFormat::Json => registry
             .with(fmt::layer().json().flatten_event(true))
             .try_init(),

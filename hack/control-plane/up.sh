@@ -20,7 +20,8 @@
 #                             reuses the cached binaries)
 #          APISERVER_TIMEOUT  seconds to wait for /readyz (default 60)
 #          KCM_CONTROLLERS    kube-controller-manager --controllers (default
-#                             garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller)
+#                             garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller,
+#                             resourcequota-controller)
 #          ETCD_LOG_LEVEL (default warn), APISERVER_VERBOSITY / KCM_VERBOSITY (klog -v, default 0)
 #
 # Each process runs in its own session/process group (setsid), detached from the caller's
@@ -251,7 +252,7 @@ wait_for kube-apiserver "namespace default exists" "${PID[kube-apiserver]}" 30 d
 # Only the controllers the tests need: ownerReference garbage collection, namespace deletion, and
 # ClusterRole aggregation (without it the built-in admin/edit/view ClusterRoles, and any role
 # labelled rbac.authorization.k8s.io/aggregate-to-*, have no rules at all).
-KCM_CONTROLLERS=${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller}
+KCM_CONTROLLERS=${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller,resourcequota-controller}
 start kube-controller-manager "$BIN/kube-controller-manager" \
   --v="${KCM_VERBOSITY:-0}" \
   --kubeconfig="$RUN/kubeconfig/controller-manager.kubeconfig" \

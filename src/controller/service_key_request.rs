@@ -233,7 +233,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     // receive it.
     let mut refusal: Option<Option<(String, String)>> = None;
     for i in 0..records.len() {
-        match locate(&records[i], &req.uid, &keys.items) {
+        match locate(&records[i], &req.uid, &keys.items, ctx) {
             Some(key) => {
                 let fingerprint = delivery::fingerprint(&key.key);
                 if records[i].fingerprint.as_ref() != Some(&fingerprint) {
@@ -436,15 +436,21 @@ fn on_ramp_of(products: &[Product], uid: &str) -> Option<OnRampStatus> {
         .map(|p| onramp::on_ramp_status(p, VlanRange::FULL))
 }
 
-/// The key among `keys` that `record` stands for: by fingerprint, else by marker on its
-/// on-ramp.
-fn locate(record: &Record, request_uid: &str, keys: &[ServiceKey]) -> Option<ServiceKey> {
+/// The key among `keys` that `record` stands for: by fingerprint (as far as
+/// [`issuance::may_take_by_fingerprint`] allows), else by marker on its on-ramp.
+fn locate(
+    record: &Record,
+    request_uid: &str,
+    keys: &[ServiceKey],
+    ctx: &Context,
+) -> Option<ServiceKey> {
     let marker = record.marker(request_uid);
+    let elsewhere = |fp: &str| claimed_elsewhere(ctx, request_uid, fp);
     let by_fingerprint = record.fingerprint.as_ref().and_then(|fp| {
         keys.iter().find(|k| {
             k.product_uid == record.product_uid
                 && &delivery::fingerprint(&k.key) == fp
-                && issuance::may_belong_to(k, request_uid)
+                && issuance::may_take_by_fingerprint(k, request_uid, &elsewhere)
         })
     });
     by_fingerprint
@@ -455,6 +461,22 @@ fn locate(record: &Record, request_uid: &str, keys: &[ServiceKey]) -> Option<Ser
             })
         })
         .cloned()
+}
+
+/// Whether a request other than `own_uid` records the key fingerprint `fp`. Asked only for a
+/// key that lost its marker (rare), so the scan of every request costs nothing in the common
+/// case.
+fn claimed_elsewhere(ctx: &Context, own_uid: &str, fp: &str) -> bool {
+    ctx.requests.state().iter().any(|other| {
+        let Some(uid) = other.uid() else { return false };
+        uid != own_uid
+            && ctx
+                .remembered(&uid)
+                .or_else(|| issuance::parse_records(other.annotations()).ok())
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.fingerprint.as_deref() == Some(fp))
+    })
 }
 
 // === plan ===
@@ -718,7 +740,7 @@ async fn issue(
         }
         Err(err) => return Err(IssueError::Other(Error::megaport(Step::Issue, err))),
     };
-    let key = match locate(&record, &req.uid, &existing) {
+    let key = match locate(&record, &req.uid, &existing, ctx) {
         Some(key) => {
             tracing::info!(request = %req.name, namespace = %req.namespace, key = %delivery::fingerprint(&key.key), "adopted a key issued earlier");
             key
@@ -1194,7 +1216,8 @@ async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error
     let mut deactivated = 0;
     let result = async {
         let keys = ctx.keys.get_fresher_than(Duration::ZERO).await?;
-        for key in issuance::keys_of_request(&req.uid, &records, &keys.items) {
+        let elsewhere = |fp: &str| claimed_elsewhere(ctx, &req.uid, fp);
+        for key in issuance::keys_of_request(&req.uid, &records, &keys.items, &elsewhere) {
             let state = issuance::key_state(key, EpochMillis::from_timestamp(now));
             if !key.active
                 || (key.single_use && state == crate::crd::service_key_request::KeyState::Used)

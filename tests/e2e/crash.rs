@@ -2,9 +2,6 @@
 //! restart it adopts the key instead of creating a second one. Its debug logs, the request's
 //! status and events never contain a service key, a token or the client secret.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::events::v1::Event;
@@ -12,58 +9,11 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use megaport_operator::crd::service_key_request::{Phase, ServiceKeyRequest};
 use megaport_operator::delivery::fingerprint;
-use megaport_operator::simulator::{self, FaultSpec, RunningSimulator, Scenario, quantumgpu};
+use megaport_operator::simulator::{self, FaultSpec, Scenario, quantumgpu};
 use serde_json::json;
 
 use crate::issuing::{keys_of, request, secret_data, wait_phase};
-use crate::support::{self, Identity, TestNamespace, eventually};
-
-/// `megaport-operator run` as a child process (killed with SIGKILL when dropped).
-struct OperatorProcess {
-    child: Child,
-}
-
-impl OperatorProcess {
-    fn start(sim: &RunningSimulator, log: &Path) -> Self {
-        let kubeconfig = std::env::var("KUBECONFIG_OPERATOR").expect("KUBECONFIG_OPERATOR");
-        let out = File::create(log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_megaport-operator"))
-            .args(["--log-level", "debug", "run"])
-            .env_remove("RUST_LOG")
-            .env("KUBECONFIG", kubeconfig)
-            .env("MEGAPORT_BASE_URL", sim.base_url())
-            .env("MEGAPORT_TOKEN_URL", sim.token_url())
-            .env("MEGAPORT_ACCESS_KEY", quantumgpu::PROVIDER_ADMIN_ID)
-            .env("MEGAPORT_SECRET_KEY", quantumgpu::PROVIDER_ADMIN_SECRET)
-            .env("KEYS_REFRESH_SECONDS", "1")
-            .env("PRODUCTS_REFRESH_SECONDS", "1")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("starting the operator binary");
-        Self { child }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn log_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "megaport-e2e-{name}-{}.log",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ))
-}
+use crate::support::{self, Identity, OperatorProcess, TestNamespace, eventually, log_path};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_create_and_record_never_duplicates_and_nothing_leaks() {

@@ -6,6 +6,7 @@
 
 mod crash;
 mod harness;
+mod hostile;
 mod issuing;
 mod onramp_region;
 mod service_key_request;

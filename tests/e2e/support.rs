@@ -253,7 +253,8 @@ pub async fn grant_operator_role(admin: &Client) {
                 .list(&lp)
                 .await
                 .ok()?;
-            Api::<ServiceKeyRequest>::all(operator.clone())
+            // Decoded one by one: an unreadable request elsewhere must not fail the check.
+            Api::<kube::core::DeserializeGuard<ServiceKeyRequest>>::all(operator.clone())
                 .list(&lp)
                 .await
                 .ok()?;
@@ -376,4 +377,99 @@ pub async fn delete_requests(admin: &Client, namespace: &str) {
         },
     )
     .await;
+}
+
+/// `megaport-operator run` as a child process at debug level, its output in a log file (killed
+/// with SIGKILL when dropped).
+pub struct OperatorProcess {
+    child: std::process::Child,
+    /// Where its output goes.
+    pub log: std::path::PathBuf,
+}
+
+#[allow(dead_code)]
+impl OperatorProcess {
+    /// Starts it as the operator's identity against `sim`, logging to `log`.
+    pub fn start(
+        sim: &megaport_operator::simulator::RunningSimulator,
+        log: &std::path::Path,
+    ) -> Self {
+        let kubeconfig = std::env::var("KUBECONFIG_OPERATOR").expect("KUBECONFIG_OPERATOR");
+        Self::start_with(sim, log, &kubeconfig)
+    }
+
+    /// Starts it with the kubeconfig at `kubeconfig`.
+    pub fn start_with(
+        sim: &megaport_operator::simulator::RunningSimulator,
+        log: &std::path::Path,
+        kubeconfig: &str,
+    ) -> Self {
+        use megaport_operator::simulator::quantumgpu;
+        use std::process::{Command, Stdio};
+        let out = std::fs::File::create(log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_megaport-operator"))
+            .args(["--log-level", "debug", "run"])
+            .env_remove("RUST_LOG")
+            .env("KUBECONFIG", kubeconfig)
+            .env("MEGAPORT_BASE_URL", sim.base_url())
+            .env("MEGAPORT_TOKEN_URL", sim.token_url())
+            .env("MEGAPORT_ACCESS_KEY", quantumgpu::PROVIDER_ADMIN_ID)
+            .env("MEGAPORT_SECRET_KEY", quantumgpu::PROVIDER_ADMIN_SECRET)
+            .env("KEYS_REFRESH_SECONDS", "1")
+            .env("PRODUCTS_REFRESH_SECONDS", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("starting the operator binary");
+        Self {
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    /// SIGKILL, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and returns how long the process took to exit, or `None` if it still ran
+    /// after `limit` (it is killed then).
+    pub async fn terminate(&mut self, limit: Duration) -> Option<Duration> {
+        let pid = self.child.id().to_string();
+        let sent = tokio::time::Instant::now();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        while sent.elapsed() < limit {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return Some(sent.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.kill();
+        None
+    }
+
+    /// Everything it logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh log file path under the temporary directory.
+pub fn log_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "megaport-e2e-{name}-{}.log",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ))
 }
