@@ -106,7 +106,7 @@ pub struct RunArgs {
     pub concurrency: u16,
     /// After SIGTERM, how long in-flight reconciles may take to finish before the process
     /// exits anyway (an interrupted key create is adopted by its marker on the next start).
-    /// Keep it below the Pod's terminationGracePeriodSeconds.
+    /// At most 9: the process is gone within 10 s of SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 8)]
     pub shutdown_grace_seconds: u64,
 }

@@ -19,6 +19,10 @@ use crate::delivery::Marker;
 use crate::megaport::models::{EpochMillis, Product, ServiceKey, UpdateServiceKey, ValidFor};
 use crate::onramp;
 
+pub mod seal;
+
+pub use seal::{RecordSeal, SEAL_ANNOTATION};
+
 /// Annotation on the request: the keys planned and issued for it (JSON list of [`Record`]).
 /// Written before a key is created and after, so the operator never loses track of a key,
 /// whatever happens to the status.
@@ -91,6 +95,29 @@ pub fn parse_records(annotations: &BTreeMap<String, String>) -> Result<Vec<Recor
     match records.iter().find_map(record_problem) {
         Some(problem) => Err(format!("annotation {KEYS_ANNOTATION}: {problem}")),
         None => Ok(records),
+    }
+}
+
+/// The records in a request's annotations if the operator wrote them: absent is no records;
+/// records whose seal does not verify for request `uid` (edited, copied from another request,
+/// or sealed with another key) are `Err` with why, and must not be used.
+pub fn sealed_records(
+    annotations: &BTreeMap<String, String>,
+    uid: &str,
+    seal: &RecordSeal,
+) -> Result<Vec<Record>, String> {
+    let records = parse_records(annotations)?;
+    if records.is_empty() && !annotations.contains_key(KEYS_ANNOTATION) {
+        return Ok(records);
+    }
+    match annotations.get(SEAL_ANNOTATION) {
+        Some(tag) if seal.verifies(uid, &records, tag) => Ok(records),
+        Some(_) => Err(format!(
+            "annotation {KEYS_ANNOTATION} does not match its seal: it was not written by this operator for this request"
+        )),
+        None => Err(format!(
+            "annotation {KEYS_ANNOTATION} has no seal ({SEAL_ANNOTATION}): it was not written by this operator"
+        )),
     }
 }
 
@@ -468,12 +495,8 @@ pub fn candidates(
                         .as_deref()
                         .and_then(Marker::parse)
                         .and_then(|m| owners.get(&m.request_uid).cloned())
-                        .unwrap_or_else(|| {
-                            format!(
-                                "unused single-use key {}",
-                                crate::delivery::fingerprint(&key.key)
-                            )
-                        });
+                        // Not a fingerprint: a tenant must not learn other keys' fingerprints.
+                        .unwrap_or_else(|| "an unused single-use key".to_owned());
                     taken.entry(vlan).or_insert(holder);
                 }
             }

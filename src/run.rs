@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::cli::RunArgs;
 use crate::controller::{self, Settings};
+use crate::issuance::{self, RecordSeal};
 use crate::megaport::MegaportClient;
 
 /// Runs the operator.
@@ -15,7 +16,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;
-    let megaport = MegaportClient::new(args.megaport.client_config()?)?;
+    let config = args.megaport.client_config()?;
+    let seal = RecordSeal::new(config.credentials.derive_key(issuance::seal::PURPOSE));
+    let megaport = MegaportClient::new(config)?;
     let settings = Settings {
         products_refresh: Duration::from_secs(args.products_refresh_seconds.max(1)),
         keys_refresh: Duration::from_secs(args.keys_refresh_seconds.max(1)),
@@ -31,9 +34,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Bounded shutdown: after the signal, in-flight reconciles get the grace period, then the
     // process stops whatever the apiserver or Megaport is doing. Crash safety does not depend on
     // finishing: a key created but not yet recorded carries its marker and is adopted.
-    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    // At most 9 s: the process must be gone within 10 s of the signal whatever is configured.
+    let grace = Duration::from_secs(args.shutdown_grace_seconds.min(9));
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
-    let controllers = controller::run(client, Arc::new(megaport), settings, shutdown.clone());
+    let controllers = controller::run(client, Arc::new(megaport), settings, seal, shutdown.clone());
     let deadline = async {
         shutdown.await;
         tokio::time::sleep(grace).await;

@@ -40,19 +40,38 @@ where
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
         None => Api::all_with(ctx.client.clone(), &resource),
     };
-    if meta.deletion_timestamp.is_some() {
-        return let_go_if_abandoned(&api, invalid, &name, finalizer).await;
-    }
-    let generation = meta.generation.unwrap_or_default();
-    if ctx.invalid_reported(&uid, generation) {
+    let deleting = meta.deletion_timestamp.is_some();
+    if deleting && let_go_if_abandoned(&api, invalid, &name, finalizer).await? {
         return Ok(Action::await_change());
     }
-    let error: String = invalid.error.chars().take(MAX_ERROR).collect();
+    // Reported once per generation, and once more when deletion starts.
+    let generation = meta.generation.unwrap_or_default();
+    let memo = if deleting {
+        -1 - generation
+    } else {
+        generation
+    };
+    if ctx.invalid_reported(&uid, memo) {
+        return Ok(Action::await_change());
+    }
+    // The decode error quotes the offending value: shortened, and without control characters.
+    let error: String = invalid
+        .error
+        .chars()
+        .take(MAX_ERROR)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let waits = if deleting {
+        format!(
+            " Its deletion waits: its deletion policy cannot be read; annotate it {ABANDON_ANNOTATION}=true to let it go and leave its keys as they are"
+        )
+    } else {
+        String::new()
+    };
     let message = format!(
-        "the operator cannot read this {}: {error}. Nothing is done for it until the spec is fixed (admission refuses such values; it was stored under a looser schema)",
+        "the operator cannot read this {}: {error}. Nothing is done for it until the spec is fixed (admission refuses such values; it was stored under a looser schema).{waits}",
         resource.kind
     );
-    tracing::warn!(kind = %resource.kind, namespace = ?meta.namespace, name = %name, %error, "cannot read an object; reported on it");
     let now = jiff::Timestamp::now().to_string();
     let condition = |type_: &str, status: &str| {
         json!({"type": type_, "status": status, "reason": REASON, "message": message,
@@ -68,7 +87,7 @@ where
     let reference = ObjectReference {
         api_version: Some(resource.api_version.clone()),
         kind: Some(resource.kind.clone()),
-        name: Some(name),
+        name: Some(name.clone()),
         namespace: meta.namespace.clone(),
         uid: Some(uid.clone()),
         ..ObjectReference::default()
@@ -83,18 +102,20 @@ where
     if let Err(err) = ctx.recorder.publish(&event, &reference).await {
         tracing::warn!(error = %err, "could not publish event");
     }
-    ctx.remember_invalid(&uid, generation);
+    tracing::warn!(kind = %resource.kind, namespace = ?meta.namespace, name = %name, %error, "cannot read an object; reported on it");
+    ctx.remember_invalid(&uid, memo);
     Ok(Action::await_change())
 }
 
 /// A deleted object the operator cannot read: its deletion policy is unknown, so its keys are
-/// left alone and the finalizer stays until a human says to abandon them.
+/// left alone and the finalizer stays until a human says to abandon them. Returns whether it
+/// was let go (or holds no finalizer of ours).
 async fn let_go_if_abandoned(
     api: &Api<DynamicObject>,
     invalid: &InvalidObject,
     name: &str,
     finalizer: &str,
-) -> Result<Action, Error> {
+) -> Result<bool, Error> {
     let meta = &invalid.metadata;
     let finalizers = meta.finalizers.clone().unwrap_or_default();
     let abandoned = meta
@@ -102,8 +123,11 @@ async fn let_go_if_abandoned(
         .as_ref()
         .and_then(|a| a.get(ABANDON_ANNOTATION))
         .is_some_and(|v| v == "true");
-    if !finalizers.iter().any(|f| f == finalizer) || !abandoned {
-        return Ok(Action::await_change());
+    if !finalizers.iter().any(|f| f == finalizer) {
+        return Ok(true);
+    }
+    if !abandoned {
+        return Ok(false);
     }
     let kept: Vec<&String> = finalizers.iter().filter(|f| *f != finalizer).collect();
     // The resourceVersion makes the patch fail if the list changed since it was read.
@@ -115,5 +139,5 @@ async fn let_go_if_abandoned(
         name,
         "let an unreadable object go: it carried the abandon annotation; its keys were left as they are"
     );
-    Ok(Action::await_change())
+    Ok(true)
 }

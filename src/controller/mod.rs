@@ -23,7 +23,7 @@ use kube::runtime::{finalizer, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::crd::{OnRampRegion, ServiceKeyRequest};
-use crate::issuance::Record;
+use crate::issuance::{Record, RecordSeal};
 use crate::megaport::{MegaportApi, MegaportError};
 use cache::{KeysCache, ProductsCache};
 
@@ -79,6 +79,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Tunables.
     pub settings: Settings,
+    /// Seals the key records the operator writes, and tells them from anyone else's.
+    pub seal: RecordSeal,
     backoff: Backoff,
 }
 
@@ -123,6 +125,7 @@ impl Context {
         client: Client,
         api: Arc<dyn MegaportApi>,
         settings: Settings,
+        seal: RecordSeal,
         requests: Store<DeserializeGuard<ServiceKeyRequest>>,
     ) -> Self {
         let reporter = Reporter {
@@ -145,6 +148,20 @@ impl Context {
             client,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
             settings,
+            seal,
+        }
+    }
+
+    /// Request `uid`'s records: this process's last write, else `annotations` when sealed by
+    /// this operator; `Err` (why) when the annotation is not the operator's.
+    pub fn trusted_records(
+        &self,
+        uid: &str,
+        annotations: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<Record>, String> {
+        match self.remembered(uid) {
+            Some(records) => Ok(records),
+            None => crate::issuance::sealed_records(annotations, uid, &self.seal),
         }
     }
 
@@ -370,6 +387,7 @@ pub async fn run(
     client: Client,
     api: Arc<dyn MegaportApi>,
     settings: Settings,
+    seal: RecordSeal,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let shutdown = shutdown.shared();
@@ -386,6 +404,7 @@ pub async fn run(
         client.clone(),
         api,
         settings.clone(),
+        seal,
         requests.store(),
     ));
     // Only the operator's own Secrets are watched; an edit or a deletion brings the request back.

@@ -131,18 +131,17 @@ impl<'a> Request<'a> {
             .unwrap_or_else(|| self.name.clone())
     }
 
-    /// The newest records: this process's copy if it wrote one, else the annotation.
+    /// The newest records: this process's copy if it wrote one, else the annotation if its seal
+    /// verifies (else `Err` with why: the annotation is not the operator's and is not used).
     fn records(&self, ctx: &Context) -> Result<Vec<Record>, String> {
-        match ctx.remembered(&self.uid) {
-            Some(records) => Ok(records),
-            None => issuance::parse_records(self.obj.annotations()),
-        }
+        ctx.trusted_records(&self.uid, self.obj.annotations())
     }
 
-    /// Writes the records to the annotation (and remembers them).
+    /// Writes the records and their seal to the annotations (and remembers them).
     async fn save_records(&self, ctx: &Context, records: &[Record]) -> Result<(), Error> {
         let patch = json!({"metadata": {"annotations": {
-            KEYS_ANNOTATION: issuance::render_records(records)
+            KEYS_ANNOTATION: issuance::render_records(records),
+            issuance::SEAL_ANNOTATION: ctx.seal.seal(&self.uid, records),
         }}});
         self.api
             .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -171,12 +170,19 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     }
     let mut records = match req.records(ctx) {
         Ok(records) => records,
-        Err(message) => {
-            let issuing = Issuing::Blocked {
-                reason: "InvalidAnnotation".into(),
-                message,
-            };
-            return finish(&req, ctx, observed_without_keys(&req, issuing), 0).await;
+        Err(why) => {
+            // Not the operator's: never trusted. The keys are found by their marker (or
+            // planned anew) and the annotation is written over with sealed records.
+            tracing::warn!(%why, "ignoring the key records annotation");
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                "RecordsIgnored",
+                &format!("{why}; it is ignored and rewritten from the keys in Megaport"),
+            )
+            .await;
+            Vec::new()
         }
     };
 
@@ -184,17 +190,8 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     let snapshots = tokio::try_join!(ctx.products.get(), ctx.keys.get());
     let (products, keys) = match snapshots {
         Ok(s) => s,
-        Err(err) => {
-            let issuing = Issuing::Waiting {
-                reason: "MegaportUnavailable".into(),
-                message: format!("cannot read Megaport, retrying: {err}"),
-            };
-            if records.is_empty() {
-                finish(&req, ctx, observed_without_keys(&req, issuing), 0).await?;
-            }
-            // With keys on record, what status says stays; the failure report adds Reconciling.
-            return Err(Error::megaport(Step::ReadMegaport, err));
-        }
+        // The failure report says so (Reconciling; Ready=False unless the keys are delivered).
+        Err(err) => return Err(Error::megaport(Step::ReadMegaport, err)),
     };
 
     // Plan: the records; else the keys carrying this request's marker (the annotation was
@@ -311,7 +308,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     let found: Vec<ServiceKey> = found.into_iter().map(|(_, key)| key).collect();
     // Also when the annotation on the object differs (removed or edited by hand): it is the
     // operator's record and must survive a restart.
-    let on_object = issuance::parse_records(obj.annotations()).ok();
+    let on_object = issuance::sealed_records(obj.annotations(), &req.uid, &ctx.seal).ok();
     if changed_records || on_object.as_ref() != Some(&records) {
         req.save_records(ctx, &records).await?;
     }
@@ -471,8 +468,7 @@ fn claimed_elsewhere(ctx: &Context, own_uid: &str, fp: &str) -> bool {
         let Some(uid) = other.uid() else { return false };
         uid != own_uid
             && ctx
-                .remembered(&uid)
-                .or_else(|| issuance::parse_records(other.annotations()).ok())
+                .trusted_records(&uid, other.annotations())
                 .unwrap_or_default()
                 .iter()
                 .any(|r| r.fingerprint.as_deref() == Some(fp))
@@ -502,9 +498,9 @@ async fn plan(
     };
 
     let _decision = ctx.decisions.lock().await;
-    let (mut claims, owners) = claims_of_others(ctx, &req.uid);
+    let (mut claims, owners) = claims_of_others(ctx, &req.uid, &req.namespace);
     if spec.vlan.is_none() {
-        claims.extend(explicit_wishes(ctx, &req.uid, &on_ramps));
+        claims.extend(explicit_wishes(ctx, &req.uid, &req.namespace, &on_ramps));
     }
     let candidates = issuance::candidates(
         &on_ramps,
@@ -559,8 +555,8 @@ async fn allowed_on_ramps(
     let spec = &req.obj.spec;
     Ok(Ok(match (&spec.region_ref, &spec.on_ramp) {
         (Some(region_ref), _) => {
-            let regions: Api<OnRampRegion> = Api::all(ctx.client.clone());
-            let Some(region) = regions
+            let regions: Api<DeserializeGuard<OnRampRegion>> = Api::all(ctx.client.clone());
+            let Some(guard) = regions
                 .get_opt(&region_ref.name)
                 .await
                 .map_err(|e| Error::kube(Step::ReadRegion, e))?
@@ -568,6 +564,15 @@ async fn allowed_on_ramps(
                 return Ok(Err(Issuing::Waiting {
                     reason: "RegionNotFound".into(),
                     message: format!("OnRampRegion {} does not exist", region_ref.name),
+                }));
+            };
+            let Ok(region) = guard.0 else {
+                return Ok(Err(Issuing::Blocked {
+                    reason: "InvalidRegion".into(),
+                    message: format!(
+                        "OnRampRegion {} cannot be read by the operator (see its status)",
+                        region_ref.name
+                    ),
                 }));
             };
             if let Some(selector) = &region.spec.allowed_namespaces
@@ -630,23 +635,22 @@ async fn namespace_refusal(
 }
 
 /// VLAN and capacity claims of every other request, and request names by UID.
-fn claims_of_others(ctx: &Context, own_uid: &str) -> (Vec<Claim>, BTreeMap<String, String>) {
+fn claims_of_others(
+    ctx: &Context,
+    own_uid: &str,
+    own_namespace: &str,
+) -> (Vec<Claim>, BTreeMap<String, String>) {
     let mut claims = Vec::new();
     let mut owners = BTreeMap::new();
     for other in ctx.requests.state() {
         let Some(uid) = other.uid() else { continue };
-        let holder = format!(
-            "ServiceKeyRequest {}/{}",
-            other.namespace().unwrap_or_default(),
-            other.name_any()
-        );
+        let holder = holder_name(other.as_ref(), own_namespace);
         owners.insert(uid.clone(), holder.clone());
         if uid == own_uid {
             continue;
         }
         let records = ctx
-            .remembered(&uid)
-            .or_else(|| issuance::parse_records(other.annotations()).ok())
+            .trusted_records(&uid, other.annotations())
             .unwrap_or_default();
         claims.extend(records.into_iter().map(|r| Claim {
             issued: r.fingerprint.is_some(),
@@ -659,10 +663,26 @@ fn claims_of_others(ctx: &Context, own_uid: &str) -> (Vec<Claim>, BTreeMap<Strin
     (claims, owners)
 }
 
+/// How a request holding something is named to another: by name in the same namespace; from
+/// another namespace, without naming the tenant.
+fn holder_name(other: &DeserializeGuard<ServiceKeyRequest>, own_namespace: &str) -> String {
+    let namespace = other.namespace().unwrap_or_default();
+    if namespace == own_namespace {
+        format!("ServiceKeyRequest {namespace}/{}", other.name_any())
+    } else {
+        "a ServiceKeyRequest in another namespace".to_owned()
+    }
+}
+
 /// VLANs other requests ask for explicitly and have not been given yet: an automatic pick on
 /// the on-ramps they may land on leaves them alone, so applying several requests at once does
 /// not depend on which is decided first.
-fn explicit_wishes(ctx: &Context, own_uid: &str, on_ramps: &[OnRampStatus]) -> Vec<Claim> {
+fn explicit_wishes(
+    ctx: &Context,
+    own_uid: &str,
+    own_namespace: &str,
+    on_ramps: &[OnRampStatus],
+) -> Vec<Claim> {
     let mut wishes = Vec::new();
     for guard in ctx.requests.state() {
         // An unreadable request asks for nothing (its records, metadata, still count as claims).
@@ -671,17 +691,12 @@ fn explicit_wishes(ctx: &Context, own_uid: &str, on_ramps: &[OnRampStatus]) -> V
             continue;
         };
         let planned = ctx
-            .remembered(&uid)
-            .or_else(|| issuance::parse_records(other.annotations()).ok())
-            .is_some_and(|r| !r.is_empty());
+            .trusted_records(&uid, other.annotations())
+            .is_ok_and(|r| !r.is_empty());
         if uid == own_uid || planned || other.meta().deletion_timestamp.is_some() {
             continue;
         }
-        let holder = format!(
-            "ServiceKeyRequest {}/{} (asks for it)",
-            other.namespace().unwrap_or_default(),
-            other.name_any()
-        );
+        let holder = format!("{} (asks for it)", holder_name(&guard, own_namespace));
         let targets = on_ramps.iter().filter(|o| {
             other
                 .spec

@@ -215,9 +215,9 @@ pub struct SecretTemplate {
         validation = rules::not_reserved("secret.template.labels", true)
     )]
     pub labels: Option<BTreeMap<String, String>>,
-    /// Annotations (at most 64, values up to 4096 characters; not megaport.onramp.dev/*).
+    /// Annotations (at most 32, values up to 2048 characters; not megaport.onramp.dev/*).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 4096}))]
+    #[schemars(extend("maxProperties" = 32, "additionalProperties" = {"type": "string", "maxLength": 2048}))]
     #[x_kube(
         validation = rules::map_keys("secret.template.annotations"),
         validation = rules::not_reserved("secret.template.annotations", false)
@@ -493,10 +493,10 @@ impl SecretSpec {
         let template = self.template.clone().unwrap_or_default();
         let labels = template.labels.unwrap_or_default();
         let annotations = template.annotations.unwrap_or_default();
-        if labels.len() > rules::MAX_TEMPLATE_ENTRIES
-            || annotations.len() > rules::MAX_TEMPLATE_ENTRIES
+        if labels.len() > rules::MAX_TEMPLATE_LABELS
+            || annotations.len() > rules::MAX_TEMPLATE_ANNOTATIONS
         {
-            out.push("secret.template takes at most 64 labels and 64 annotations".to_owned());
+            out.push("secret.template takes at most 64 labels and 32 annotations".to_owned());
         }
         for (key, value) in &labels {
             if !rules::is_qualified_name(key) || !rules::is_label_value(value) {
@@ -513,9 +513,10 @@ impl SecretSpec {
             }
         }
         for (key, value) in &annotations {
-            if !rules::is_qualified_name(key) || value.len() > rules::MAX_ANNOTATION_VALUE {
+            if !rules::is_qualified_name(key) || value.chars().count() > rules::MAX_ANNOTATION_VALUE
+            {
                 out.push(format!(
-                    "secret.template.annotations has an invalid annotation {key:?}: keys are {}; values are at most 4096 characters",
+                    "secret.template.annotations has an invalid annotation {key:?}: keys are {}; values are at most 2048 characters",
                     rules::KEY_HELP
                 ));
             }

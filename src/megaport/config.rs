@@ -98,6 +98,17 @@ impl Credentials {
     pub(crate) fn secret_key(&self) -> &str {
         self.secret_key.expose_secret()
     }
+
+    /// A 32-byte key for `purpose`, derived from the secret key (HMAC-SHA256 of the purpose
+    /// under the secret): stable for as long as the secret is, unrelated across purposes, and
+    /// telling nothing about the secret.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.secret_key().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
 }
 
 impl std::fmt::Debug for Credentials {

@@ -17,8 +17,9 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, CustomResourceExt, ResourceExt};
-use megaport_operator::crd::service_key_request::{Phase, ServiceKeyRequest};
-use megaport_operator::delivery::fingerprint;
+use megaport_operator::crd::service_key_request::{
+    Phase, ServiceKeyRequest, ServiceKeyRequestSpec,
+};
 use megaport_operator::megaport::MegaportApi;
 use megaport_operator::simulator::{self, FaultSpec, RunningSimulator, Scenario, quantumgpu};
 use serde_json::{Value, json};
@@ -206,7 +207,7 @@ fn admission_cases() -> Vec<(&'static str, &'static str, Value, Expect)> {
             "skr-not-a-time",
             "skr",
             skr_spec(json!({"validity": {"notBefore": "tomorrow"}})),
-            Refused("notBefore"),
+            Refused("notBefore in body must be of type date-time"),
         ),
         (
             "skr-description-10000",
@@ -443,7 +444,7 @@ const CONDITION_CASES: [&str; 10] = [
     "cond-secret-write-fails",
     "cond-records-garbage",
     "cond-records-outside-spec",
-    "cond-records-steal",
+    "cond-records-copied",
     "cond-unreadable",
 ];
 
@@ -487,9 +488,45 @@ fn tenant_request(name: &str, canary: &str, spec: Value) -> ServiceKeyRequest {
 async fn blocked_with(api: &Api<ServiceKeyRequest>, name: &str, reason: &str) -> ServiceKeyRequest {
     eventually(&format!("{name} to say {reason}"), WAIT, || async {
         let r = api.get(name).await.ok()?;
-        (condition(&r, "Ready")?.1 == reason).then_some(r)
+        let blocked = condition(&r, "Ready").is_some_and(|c| c.0 == "False" && c.1 == reason);
+        blocked.then_some(r)
     })
     .await
+}
+
+/// Ready=False and Stalled=True with `reason`: a human must act.
+async fn stalled_with(api: &Api<ServiceKeyRequest>, name: &str, reason: &str) -> ServiceKeyRequest {
+    let r = blocked_with(api, name, reason).await;
+    assert_eq!(
+        condition(&r, "Stalled").map(|c| (c.0, c.1)),
+        Some(("True", reason)),
+        "{name}"
+    );
+    r
+}
+
+/// Ready=False and Reconciling=True with `reason`: it heals by itself.
+async fn waits_with(api: &Api<ServiceKeyRequest>, name: &str, reason: &str) -> ServiceKeyRequest {
+    let r = blocked_with(api, name, reason).await;
+    assert_eq!(
+        condition(&r, "Reconciling").map(|c| (c.0, c.1)),
+        Some(("True", reason)),
+        "{name}"
+    );
+    r
+}
+
+/// The row of the catalogue's case `id` (panics when the page does not list it).
+fn doc_row<'a>(doc: &'a str, id: &str) -> &'a str {
+    doc.lines()
+        .find(|l| l.starts_with(&format!("| `{id}` |")))
+        .unwrap_or_else(|| panic!("{id} is not in docs/hostile-input.md"))
+}
+
+fn region_named(name: &str, spec: Value) -> megaport_operator::crd::OnRampRegion {
+    serde_json::from_value(json!({"apiVersion": "megaport.onramp.dev/v1alpha1",
+        "kind": "OnRampRegion", "metadata": {"name": name}, "spec": spec}))
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,13 +541,10 @@ async fn hostile_input_catalogue() {
     let cases = admission_cases();
     assert!(cases.len() + CONDITION_CASES.len() >= 40);
     for (id, kind, spec, Expect::Refused(expected)) in &cases {
+        let row = doc_row(&doc, id);
         assert!(
-            doc.contains(&format!("`{id}`")),
-            "{id} is not in docs/hostile-input.md"
-        );
-        assert!(
-            doc.contains(expected),
-            "{id}: docs/hostile-input.md lacks {expected:?}"
+            row.contains(expected),
+            "{id}: its row in docs/hostile-input.md lacks {expected:?}: {row}"
         );
         let name = format!("{id}-{suffix}");
         let (resource, obj) = dynamic(kind, &name, spec.clone());
@@ -521,18 +555,26 @@ async fn hostile_input_catalogue() {
         };
         let message = support::rejected(api.create(&PostParams::default(), &obj).await);
         assert!(message.contains(expected), "{id}: {message}");
+        // The operator's own check refuses it too, whenever it decodes at all (an object
+        // stored under a looser schema gets InvalidSpec, not a key).
+        if *kind == "skr"
+            && let Ok(decoded) = serde_json::from_value::<ServiceKeyRequestSpec>(spec.clone())
+        {
+            assert!(
+                !decoded.problems().is_empty(),
+                "{id}: admitted by the operator's own check"
+            );
+        }
     }
     for id in CONDITION_CASES {
-        assert!(
-            doc.contains(&format!("`{id}`")),
-            "{id} is not in docs/hostile-input.md"
-        );
+        doc_row(&doc, id);
     }
 
     // Conditions: admitted, answered on the object, and nothing spent on them.
     let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
+    let control = sim.control();
     let provider = support::megaport_client(
         &sim,
         quantumgpu::PROVIDER_ADMIN_ID,
@@ -542,16 +584,18 @@ async fn hostile_input_catalogue() {
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
     let api: Api<ServiceKeyRequest> = Api::namespaced(admin.clone(), &ns.name);
     let pp = PostParams::default();
+    let regions = Api::<megaport_operator::crd::OnRampRegion>::all(admin.clone());
     let region = us_west(&admin).await;
     let locked = format!("locked-{suffix}");
-    Api::<megaport_operator::crd::OnRampRegion>::all(admin.clone())
+    let missing = format!("later-{suffix}");
+    regions
         .create(
             &pp,
-            &serde_json::from_value(json!({"apiVersion": "megaport.onramp.dev/v1alpha1",
-                "kind": "OnRampRegion", "metadata": {"name": locked},
-                "spec": {"match": {"locationIds": [59, 60]},
-                         "allowedNamespaces": {"matchLabels": {"tier": "gold"}}}}))
-            .unwrap(),
+            &region_named(
+                &locked,
+                json!({"match": {"locationIds": [59, 60]},
+            "allowedNamespaces": {"matchLabels": {"tier": "gold"}}}),
+            ),
         )
         .await
         .unwrap();
@@ -563,7 +607,7 @@ async fn hostile_input_catalogue() {
     };
     create(
         "region-missing",
-        json!({"regionRef": {"name": format!("nowhere-{suffix}")}, "maxSpeedMbps": 10}),
+        json!({"regionRef": {"name": missing}, "maxSpeedMbps": 10}),
     )
     .await;
     create(
@@ -591,40 +635,45 @@ async fn hostile_input_catalogue() {
         skr_spec(json!({"secret": {"name": "taken"}})),
     )
     .await;
-    let mut garbage = tenant_request("records-garbage", &canary, skr_spec(json!({})));
-    garbage
-        .annotations_mut()
-        .insert("megaport.onramp.dev/keys".into(), "{not json".into());
-    api.create(&pp, &garbage).await.unwrap();
-    let mut outside = tenant_request("records-outside", &canary, skr_spec(json!({})));
-    outside.annotations_mut().insert(
-        "megaport.onramp.dev/keys".into(),
-        json!([{"productUid": NYC, "zone": "-", "speedMbps": 100}]).to_string(),
-    );
-    api.create(&pp, &outside).await.unwrap();
 
-    blocked_with(&api, "region-missing", "RegionNotFound").await;
-    blocked_with(&api, "not-allowed", "NamespaceNotAllowed").await;
-    blocked_with(&api, "unknown-onramp", "OnRampNotFound").await;
-    let conflict = blocked_with(&api, "foreign-secret", "SecretConflict").await;
+    let waiting = waits_with(&api, "region-missing", "RegionNotFound").await;
+    assert!(condition(&waiting, "Stalled").is_none());
+    stalled_with(&api, "not-allowed", "NamespaceNotAllowed").await;
+    stalled_with(&api, "unknown-onramp", "OnRampNotFound").await;
+    let conflict = stalled_with(&api, "foreign-secret", "SecretConflict").await;
     assert_eq!(
         condition(&conflict, "SecretSynced").unwrap().1,
         "SecretConflict"
     );
     assert_eq!(secrets.get("taken").await.unwrap().data.unwrap().len(), 1);
-    let garbage = blocked_with(&api, "records-garbage", "InvalidAnnotation").await;
-    assert!(
-        condition(&garbage, "Ready")
-            .unwrap()
-            .2
-            .contains("megaport.onramp.dev/keys")
+    assert_eq!(
+        control.counter("POST /v2/service/key").await.unwrap(),
+        0,
+        "a key was spent"
     );
-    let outside = blocked_with(&api, "records-outside", "RecordOutsideSpec").await;
-    assert!(condition(&outside, "Ready").unwrap().2.contains(NYC));
+    // Both heal: the region appears, the namespace is labelled.
+    regions
+        .create(
+            &pp,
+            &region_named(&missing, json!({"match": {"locationIds": [59, 60]}})),
+        )
+        .await
+        .unwrap();
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
+        .patch(
+            &ns.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "gold"}}})),
+        )
+        .await
+        .unwrap();
+    wait_phase(&api, "region-missing", Phase::Issued).await;
+    wait_phase(&api, "not-allowed", Phase::Issued).await;
 
     // A Secret the namespace cannot hold (a quota of none): refused before any key exists.
     let quota_ns = TestNamespace::new(&admin, "hostile-quota").await;
-    Api::<ResourceQuota>::namespaced(admin.clone(), &quota_ns.name)
+    let quotas: Api<ResourceQuota> = Api::namespaced(admin.clone(), &quota_ns.name);
+    quotas
         .create(
             &pp,
             &serde_json::from_value(json!({"metadata": {"name": "no-secrets"},
@@ -633,7 +682,6 @@ async fn hostile_input_catalogue() {
         )
         .await
         .unwrap();
-    let quotas: Api<ResourceQuota> = Api::namespaced(admin.clone(), &quota_ns.name);
     eventually("the quota to be counted", WAIT, || async {
         let q = quotas.get("no-secrets").await.ok()?;
         q.status?.used?.contains_key("secrets").then_some(())
@@ -644,16 +692,22 @@ async fn hostile_input_catalogue() {
         .create(&pp, &tenant_request("quota", &canary, skr_spec(json!({}))))
         .await
         .unwrap();
-    let refused = blocked_with(&quota_api, "quota", "SecretRefused").await;
+    let refused = stalled_with(&quota_api, "quota", "SecretRefused").await;
     assert!(
         condition(&refused, "Ready")
             .unwrap()
             .2
             .contains("no key is issued")
     );
+    assert_eq!(
+        control.counter("POST /v2/service/key").await.unwrap(),
+        2,
+        "a key was spent"
+    );
 
-    // A victim's key, then a tenant who writes its fingerprint into its own records: it is not
-    // adopted, not delivered, and not deactivated when the thief is deleted.
+    // Records the operator did not write are never used: garbage, a plan on a Port outside the
+    // spec, and a victim's records and seal copied over whole. Each request is served from its
+    // own plan; the victim's key is not adopted, delivered, changed or deactivated.
     create(
         "victim",
         json!({"regionRef": {"name": region}, "maxSpeedMbps": 100,
@@ -662,27 +716,72 @@ async fn hostile_input_catalogue() {
     .await;
     let victim = wait_phase(&api, "victim", Phase::Issued).await;
     let victim_key = keys_of(provider.as_ref(), &victim).await.remove(0);
-    let mut thief = tenant_request(
-        "thief",
-        &canary,
-        json!({"regionRef": {"name": region}, "maxSpeedMbps": 100}),
-    );
-    thief.annotations_mut().insert(
-        "megaport.onramp.dev/keys".into(),
-        json!([{"productUid": victim_key.product_uid, "zone": victim.status.as_ref().unwrap().keys[0].diversity_zone.clone().unwrap_or("-".into()),
-                "speedMbps": 100, "fingerprint": fingerprint(&victim_key.key)}]).to_string(),
-    );
-    api.create(&pp, &thief).await.unwrap();
-    let thief = blocked_with(&api, "thief", "KeyMissing").await;
-    assert!(thief.status.unwrap().keys.is_empty());
-    assert!(
-        secrets.get_opt("thief").await.unwrap().is_none(),
-        "the thief got a Secret"
-    );
-
-    // Nothing was created for any of them: the victim's key is the only POST.
-    let control = sim.control();
-    assert_eq!(control.counter("POST /v2/service/key").await.unwrap(), 1);
+    let with_records = |name: &str, spec: Value, annotations: Vec<(String, String)>| {
+        let mut r = tenant_request(name, &canary, spec);
+        r.annotations_mut().extend(annotations);
+        r
+    };
+    let keys_annotation = "megaport.onramp.dev/keys".to_owned();
+    let seal_annotation = "megaport.onramp.dev/keys-seal".to_owned();
+    let copied: Vec<(String, String)> = [&keys_annotation, &seal_annotation]
+        .into_iter()
+        .map(|k| (k.clone(), victim.annotations()[k].clone()))
+        .collect();
+    for r in [
+        with_records(
+            "records-garbage",
+            skr_spec(json!({})),
+            vec![(keys_annotation.clone(), "{not json".into())],
+        ),
+        with_records(
+            "records-outside",
+            skr_spec(json!({})),
+            vec![(
+                keys_annotation.clone(),
+                json!([{"productUid": NYC, "zone": "-", "speedMbps": 100}]).to_string(),
+            )],
+        ),
+        with_records(
+            "thief",
+            json!({"regionRef": {"name": region}, "maxSpeedMbps": 100}),
+            copied,
+        ),
+    ] {
+        api.create(&pp, &r).await.unwrap();
+    }
+    for name in ["records-garbage", "records-outside", "thief"] {
+        let served = wait_phase(&api, name, Phase::Issued).await;
+        let keys = keys_of(provider.as_ref(), &served).await;
+        assert_eq!(keys.len(), 1, "{name}");
+        assert_ne!(keys[0].key, victim_key.key, "{name} got the victim's key");
+        assert_ne!(
+            keys[0].product_uid, NYC,
+            "{name} got a key where its records said"
+        );
+        let data = crate::issuing::secret_data(&admin, &ns.name, name).await;
+        assert_ne!(
+            data["serviceKey"],
+            victim_key.key.expose(),
+            "{name}'s Secret has the victim's key"
+        );
+    }
+    let events = Api::<Event>::namespaced(admin.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    for name in ["records-garbage", "records-outside", "thief"] {
+        assert!(
+            events
+                .items
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("RecordsIgnored")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)),
+            "no RecordsIgnored event for {name}"
+        );
+    }
+    // Every request got exactly one key of its own: region-missing, not-allowed, victim and
+    // the three whose records were ignored.
+    assert_eq!(control.counter("POST /v2/service/key").await.unwrap(), 6);
 
     // The thief deleted (policy Deactivate): the victim's key is left exactly as it was.
     let puts = control.counter("PUT /v2/service/key").await.unwrap();
@@ -691,7 +790,11 @@ async fn hostile_input_catalogue() {
         api.get_opt("thief").await.ok()?.is_none().then_some(())
     })
     .await;
-    assert_eq!(control.counter("PUT /v2/service/key").await.unwrap(), puts);
+    assert_eq!(
+        control.counter("PUT /v2/service/key").await.unwrap(),
+        puts + 1,
+        "one PUT: the thief's own key"
+    );
     let now_key = provider
         .list_service_keys()
         .await
@@ -730,6 +833,7 @@ async fn hostile_input_catalogue() {
         .await
         .unwrap();
     let failing = blocked_with(&quota_api, "quota", "SecretWriteFailed").await;
+    assert!(condition(&failing, "Stalled").is_none());
     let (reconciling, reason, message) = condition(&failing, "Reconciling").unwrap();
     assert_eq!((reconciling, reason), ("True", "SecretWriteFailed"));
     assert!(message.contains("writing the Secret failed"), "{message}");
@@ -740,7 +844,7 @@ async fn hostile_input_catalogue() {
     let logs = operator.log_text();
     no_bodies_in(&logs, &canary);
     let _ = std::fs::remove_file(&operator.log);
-    for name in [region, locked] {
+    for name in [region, locked, missing] {
         let _ = Api::<megaport_operator::crd::OnRampRegion>::all(admin.clone())
             .delete(&name, &Default::default())
             .await;

@@ -310,10 +310,20 @@ impl Operator {
         );
         let operator = client(Identity::Operator).await;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The seal key the binary derives from the same secret: in-process and binary operators
+        // trust each other's records.
+        let seal = megaport_operator::issuance::RecordSeal::new(
+            megaport_operator::megaport::Credentials::new(
+                quantumgpu::PROVIDER_ADMIN_ID,
+                quantumgpu::PROVIDER_ADMIN_SECRET,
+            )
+            .derive_key(megaport_operator::issuance::seal::PURPOSE),
+        );
         let task = tokio::spawn(megaport_operator::controller::run(
             operator,
             megaport,
             settings,
+            seal,
             async move {
                 let _ = stopped.await;
             },
