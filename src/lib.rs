@@ -4,10 +4,11 @@
 //! Module map (one responsibility each):
 //! - [`catalog`]: the `catalog` command (countries → metros → on-ramps) as tables or JSON.
 //! - [`cli`]: the command line (`run`, `simulator`, ...); parsing only.
-//! - [`controller`]: the controllers and their shared state (Megaport products and keys).
+//! - [`controller`]: the controllers (observe → decide → execute → report) and what they share.
 //! - [`crd`]: the custom resources (types, schemas, CEL rules); no IO.
 //! - [`delivery`]: pure key bookkeeping: description marker, fingerprint, Secret content.
-//! - [`issuance`]: pure core of a ServiceKeyRequest: key records, desired keys, drift, status.
+//! - [`issuance`]: pure core of a ServiceKeyRequest: the validated request, records and their
+//!   seal, desired keys and drift, the key lifecycle, typed blockers, `decide`, status.
 //! - [`keys`]: the `keys` command: issued keys, their state and request (never the key).
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.

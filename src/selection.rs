@@ -55,23 +55,36 @@ pub struct Pick {
 /// The decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Issue one key per pick. `note` explains a Preferred-diversity fallback to one key.
-    Picked {
-        /// One or two picks (two are in different zones).
-        picks: Vec<Pick>,
-        /// Why fewer keys than asked for, when so.
-        note: Option<String>,
-    },
+    /// Issue one key per pick: one or two (two are in different zones; one for Preferred
+    /// diversity when only one zone fits).
+    Picked(Vec<Pick>),
     /// Nothing can be issued now.
-    Unavailable {
-        /// What stands in the way, naming holders and on-ramps.
-        reason: String,
-        /// A human must change the request (true) or it may heal by itself (false: e.g. an
-        /// explicit VLAN that is taken until its holder goes away).
-        stalled: bool,
-        /// CamelCase reason for the condition.
-        code: &'static str,
-    },
+    Unavailable(Unavailable),
+}
+
+/// Why nothing can be issued, each with what stands in the way (naming holders and on-ramps).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The region has no on-ramps.
+    NoOnRamps,
+    /// No on-ramp fits (speed, eligibility, capacity): the request would need changing.
+    NoFittingOnRamp(String),
+    /// Diversity Required, but fitting on-ramps are in one zone.
+    DiversityUnavailable(String),
+    /// The explicit VLAN is taken everywhere it could go; heals when its holder goes away.
+    VlanInUse(String),
+}
+
+impl Unavailable {
+    /// What stands in the way.
+    pub fn message(&self) -> String {
+        match self {
+            Self::NoOnRamps => "the region has no on-ramps".to_owned(),
+            Self::NoFittingOnRamp(why) | Self::DiversityUnavailable(why) | Self::VlanInUse(why) => {
+                why.clone()
+            }
+        }
+    }
 }
 
 /// Why one candidate does not fit.
@@ -151,55 +164,32 @@ pub fn select(candidates: &[Candidate], needs: &Needs) -> Outcome {
         return unavailable(candidates, misfits);
     };
     if needs.diversity == Diversity::None {
-        return Outcome::Picked {
-            picks: vec![first],
-            note: None,
-        };
+        return Outcome::Picked(vec![first]);
     }
     let second = fits
         .iter()
         .find(|p| p.zone.is_some() && first.zone.is_some() && p.zone != first.zone)
         .cloned();
     match (second, needs.diversity) {
-        (Some(second), _) => Outcome::Picked {
-            picks: vec![first, second],
-            note: None,
-        },
-        (None, Diversity::Preferred) => {
-            let note = format!(
-                "diversity Preferred, but only zone {} has an on-ramp that fits: issued one key",
-                first.zone.as_deref().unwrap_or("(none)")
-            );
-            Outcome::Picked {
-                picks: vec![first],
-                note: Some(note),
-            }
-        }
+        (Some(second), _) => Outcome::Picked(vec![first, second]),
+        (None, Diversity::Preferred) => Outcome::Picked(vec![first]),
         (None, _) => {
             let zones: BTreeSet<&str> = fits.iter().filter_map(|p| p.zone.as_deref()).collect();
-            Outcome::Unavailable {
-                reason: format!(
-                    "diversity Required needs on-ramps in two zones; fitting on-ramps are only in {}",
-                    if zones.is_empty() {
-                        "no zone".to_owned()
-                    } else {
-                        zones.into_iter().collect::<Vec<_>>().join(", ")
-                    }
-                ),
-                stalled: true,
-                code: "DiversityUnavailable",
-            }
+            Outcome::Unavailable(Unavailable::DiversityUnavailable(format!(
+                "diversity Required needs on-ramps in two zones; fitting on-ramps are only in {}",
+                if zones.is_empty() {
+                    "no zone".to_owned()
+                } else {
+                    zones.into_iter().collect::<Vec<_>>().join(", ")
+                }
+            )))
         }
     }
 }
 
 fn unavailable(candidates: &[Candidate], misfits: Vec<Misfit>) -> Outcome {
     if candidates.is_empty() {
-        return Outcome::Unavailable {
-            reason: "the region has no on-ramps".into(),
-            stalled: true,
-            code: "NoOnRamps",
-        };
+        return Outcome::Unavailable(Unavailable::NoOnRamps);
     }
     let vlan_conflicts: Vec<&str> = misfits
         .iter()
@@ -215,18 +205,10 @@ fn unavailable(candidates: &[Candidate], misfits: Vec<Misfit>) -> Outcome {
         })
         .collect();
     if vlan_conflicts.is_empty() {
-        Outcome::Unavailable {
-            reason: all.join("; "),
-            stalled: true,
-            code: "NoFittingOnRamp",
-        }
+        Outcome::Unavailable(Unavailable::NoFittingOnRamp(all.join("; ")))
     } else {
         // Waiting is enough once the holder goes away.
-        Outcome::Unavailable {
-            reason: all.join("; "),
-            stalled: false,
-            code: "VlanInUse",
-        }
+        Outcome::Unavailable(Unavailable::VlanInUse(all.join("; ")))
     }
 }
 
@@ -268,10 +250,9 @@ mod tests {
             candidate("la2", "red", 1500, &[]),
             candidate("la1", "blue", 3500, &[100]),
         ];
-        let Outcome::Picked { picks, note } = select(&c, &needs(Diversity::Required, None)) else {
+        let Outcome::Picked(picks) = select(&c, &needs(Diversity::Required, None)) else {
             panic!()
         };
-        assert_eq!(note, None);
         assert_eq!(
             picks
                 .iter()
@@ -287,20 +268,11 @@ mod tests {
     fn preferred_falls_back_and_required_stalls() {
         let c = [candidate("a", "red", 0, &[]), candidate("b", "red", 0, &[])];
         match select(&c, &needs(Diversity::Preferred, None)) {
-            Outcome::Picked { picks, note } => {
-                assert_eq!(picks.len(), 1);
-                assert!(note.unwrap().contains("only zone red"));
-            }
+            Outcome::Picked(picks) => assert_eq!(picks.len(), 1),
             other => panic!("{other:?}"),
         }
         match select(&c, &needs(Diversity::Required, None)) {
-            Outcome::Unavailable {
-                stalled,
-                code,
-                reason,
-            } => {
-                assert!(stalled);
-                assert_eq!(code, "DiversityUnavailable");
+            Outcome::Unavailable(Unavailable::DiversityUnavailable(reason)) => {
                 assert!(reason.contains("only in red"), "{reason}");
             }
             other => panic!("{other:?}"),
@@ -311,13 +283,7 @@ mod tests {
     fn explicit_vlan_taken_names_the_holder_and_is_not_stalled() {
         let c = [candidate("la1", "blue", 0, &[100])];
         match select(&c, &needs(Diversity::None, Some(100))) {
-            Outcome::Unavailable {
-                reason,
-                stalled,
-                code,
-            } => {
-                assert!(!stalled);
-                assert_eq!(code, "VlanInUse");
+            Outcome::Unavailable(Unavailable::VlanInUse(reason)) => {
                 assert!(
                     reason.contains("VLAN 100 on port-la1 is held by VXC on 100"),
                     "{reason}"
@@ -339,10 +305,7 @@ mod tests {
             ..needs(Diversity::None, None)
         };
         match select(&[slow, full], &n) {
-            Outcome::Unavailable {
-                reason, stalled, ..
-            } => {
-                assert!(stalled);
+            Outcome::Unavailable(Unavailable::NoFittingOnRamp(reason)) => {
                 assert!(
                     reason.contains("maxSpeedMbps 2000 exceeds its limit of 1000"),
                     "{reason}"
@@ -360,7 +323,7 @@ mod tests {
             vlan: None,
             ..needs(Diversity::None, None)
         };
-        let Outcome::Picked { picks, .. } = select(&[candidate("a", "red", 0, &[])], &n) else {
+        let Outcome::Picked(picks) = select(&[candidate("a", "red", 0, &[])], &n) else {
             panic!()
         };
         assert_eq!(picks[0].vlan, None);
@@ -426,7 +389,7 @@ mod tests {
         fn picks_respect_capacity_vlans_and_diversity(cands in arb_candidates(), n in arb_needs()) {
             let outcome = select(&cands, &n);
             prop_assert_eq!(&outcome, &select(&cands, &n), "deterministic");
-            if let Outcome::Picked { picks, .. } = outcome {
+            if let Outcome::Picked(picks) = outcome {
                 prop_assert!(!picks.is_empty() && picks.len() <= 2);
                 for p in &picks {
                     let c = cands.iter().find(|c| c.status.product_uid == p.product_uid).unwrap();
@@ -461,7 +424,7 @@ mod tests {
             let mut handed_out: BTreeSet<(String, u16)> = BTreeSet::new();
             for round in 0..rounds {
                 match select(&cands, &n) {
-                    Outcome::Picked { picks, .. } => {
+                    Outcome::Picked(picks) => {
                         for p in picks {
                             let v = p.vlan.unwrap();
                             prop_assert!(handed_out.insert((p.product_uid.clone(), v)), "VLAN {} twice on {}", v, p.product_uid);
@@ -469,7 +432,7 @@ mod tests {
                             c.taken_vlans.insert(v, format!("request {round}"));
                         }
                     }
-                    Outcome::Unavailable { .. } => break,
+                    Outcome::Unavailable(_) => break,
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! annotation (its spec, and so its deletion policy, cannot be read).
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
@@ -14,10 +15,9 @@ use kube::{Api, Resource};
 use serde_json::json;
 
 use super::{Context, Error, Step};
+use crate::crd::conditions::{self, ConditionType, Desired, Reason};
 use crate::issuance::ABANDON_ANNOTATION;
 
-/// The condition reason of an object the operator cannot read.
-pub const REASON: &str = "InvalidSpec";
 /// The longest decode error shown (it names the field and value, never the whole object).
 const MAX_ERROR: usize = 300;
 
@@ -72,29 +72,43 @@ where
         "the operator cannot read this {}: {error}. Nothing is done for it until the spec is fixed (admission refuses such values; it was stored under a looser schema).{waits}",
         resource.kind
     );
-    let now = jiff::Timestamp::now().to_string();
-    let condition = |type_: &str, status: &str| {
-        json!({"type": type_, "status": status, "reason": REASON, "message": message,
-               "lastTransitionTime": now, "observedGeneration": generation})
-    };
+    // The object's own status cannot be read either: these conditions replace its list.
+    let conditions = conditions::merge(
+        &[],
+        &[
+            Desired::no(ConditionType::Ready, Reason::InvalidSpec, message.clone()),
+            Desired::yes(ConditionType::Stalled, Reason::InvalidSpec, message.clone()),
+        ],
+        Some(generation),
+        &Time(jiff::Timestamp::now()),
+    );
     let status = json!({"status": {
         "observedGeneration": generation,
-        "conditions": [condition("Ready", "False"), condition("Stalled", "True")],
+        "conditions": conditions,
     }});
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .map_err(|e| Error::kube(Step::PatchStatus, e))?;
+    announce(ctx, &resource, invalid, &message).await;
+    tracing::warn!(kind = %resource.kind, namespace = ?meta.namespace, name = %name, %error, "cannot read an object; reported on it");
+    ctx.remember_invalid(&uid, memo);
+    Ok(Action::await_change())
+}
+
+/// One Warning event on the unreadable object.
+async fn announce(ctx: &Context, resource: &ApiResource, invalid: &InvalidObject, message: &str) {
+    let meta = &invalid.metadata;
     let reference = ObjectReference {
         api_version: Some(resource.api_version.clone()),
         kind: Some(resource.kind.clone()),
-        name: Some(name.clone()),
+        name: meta.name.clone(),
         namespace: meta.namespace.clone(),
-        uid: Some(uid.clone()),
+        uid: meta.uid.clone(),
         ..ObjectReference::default()
     };
     let event = Event {
         type_: EventType::Warning,
-        reason: REASON.into(),
+        reason: Reason::InvalidSpec.as_str().into(),
         note: Some(message.chars().take(1000).collect()),
         action: "Reconcile".into(),
         secondary: None,
@@ -102,9 +116,6 @@ where
     if let Err(err) = ctx.recorder.publish(&event, &reference).await {
         tracing::warn!(error = %err, "could not publish event");
     }
-    tracing::warn!(kind = %resource.kind, namespace = ?meta.namespace, name = %name, %error, "cannot read an object; reported on it");
-    ctx.remember_invalid(&uid, memo);
-    Ok(Action::await_change())
 }
 
 /// A deleted object the operator cannot read: its deletion policy is unknown, so its keys are

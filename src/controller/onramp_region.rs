@@ -1,24 +1,19 @@
 //! The OnRampRegion controller: observe (the shared products snapshot) → decide (pure:
-//! [`desired_status`]) → apply (status patch when it changed, an event when Ready flips) →
-//! requeue at the refresh period.
+//! [`desired_status`]) → report (the shared status writer: written when it changed, an event
+//! when Ready flips) → requeue at the refresh period.
 
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use tracing::Instrument;
 
-use super::{Context, Error, Step, invalid};
-use crate::crd::conditions::{self, Desired, types};
+use super::{Context, Error, Step, invalid, status};
+use crate::crd::conditions::{self, ConditionType, Desired, Reason};
 use crate::crd::onramp_region::{OnRampRegion, OnRampRegionStatus};
 use crate::onramp::{self, RegionView};
-
-/// Condition type: two or more diversity zones among eligible on-ramps.
-pub const DIVERSITY_AVAILABLE: &str = "DiversityAvailable";
 
 /// The status a region should have, given what Megaport shows (pure).
 pub fn desired_status(
@@ -33,10 +28,35 @@ pub fn desired_status(
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
     let eligible: Vec<&str> = view.eligible().map(|o| o.name.as_str()).collect();
-    let ready = if !eligible.is_empty() {
+    let generation = region.meta().generation;
+    OnRampRegionStatus {
+        observed_generation: generation,
+        conditions: conditions::merge(
+            previous,
+            &[
+                ready(view, &eligible),
+                diversity(view, &eligible),
+                Desired::no(ConditionType::Reconciling, Reason::Resolved, ""),
+                Desired::no(ConditionType::Stalled, Reason::Resolved, ""),
+            ],
+            generation,
+            &Time(now),
+        ),
+        on_ramps: view.on_ramps.clone(),
+        eligible_count: Some(u32::try_from(eligible.len()).unwrap_or(u32::MAX)),
+        diversity_zones: view.zones.clone(),
+        zones: (!view.zones.is_empty()).then(|| view.zones.join(",")),
+        effective: Some(view.effective.clone()),
+        last_sync_time: Some(Time(synced_at)),
+    }
+}
+
+/// Ready: at least one eligible on-ramp, else why none.
+fn ready(view: &RegionView, eligible: &[&str]) -> Desired {
+    if !eligible.is_empty() {
         Desired::yes(
-            types::READY,
-            "OnRampsAvailable",
+            ConditionType::Ready,
+            Reason::OnRampsAvailable,
             format!(
                 "{} eligible on-ramp(s): {}",
                 eligible.len(),
@@ -45,8 +65,8 @@ pub fn desired_status(
         )
     } else if view.on_ramps.is_empty() {
         Desired::no(
-            types::READY,
-            "NoMatchingOnRamps",
+            ConditionType::Ready,
+            Reason::NoMatchingOnRamps,
             format!(
                 "no {} of the provider matches the region's selectors",
                 view.effective
@@ -70,24 +90,28 @@ pub fn desired_status(
             })
             .collect();
         Desired::no(
-            types::READY,
-            "NoEligibleOnRamps",
+            ConditionType::Ready,
+            Reason::NoEligibleOnRamps,
             format!(
                 "{} on-ramp(s) match but none can take a connection ({})",
                 why.len(),
                 why.join("; ")
             ),
         )
-    };
-    let diversity = match view.zones.len() {
+    }
+}
+
+/// DiversityAvailable: eligible on-ramps in two or more zones.
+fn diversity(view: &RegionView, eligible: &[&str]) -> Desired {
+    match view.zones.len() {
         0 | 1 if eligible.is_empty() => Desired::no(
-            DIVERSITY_AVAILABLE,
-            "NoEligibleOnRamps",
+            ConditionType::DiversityAvailable,
+            Reason::NoEligibleOnRamps,
             "no eligible on-ramp",
         ),
         0 | 1 => Desired::no(
-            DIVERSITY_AVAILABLE,
-            "SingleZone",
+            ConditionType::DiversityAvailable,
+            Reason::SingleZone,
             format!(
                 "eligible on-ramps are in {} only",
                 view.zones
@@ -97,74 +121,27 @@ pub fn desired_status(
             ),
         ),
         _ => Desired::yes(
-            DIVERSITY_AVAILABLE,
-            "MultipleZones",
+            ConditionType::DiversityAvailable,
+            Reason::MultipleZones,
             format!("zones: {}", view.zones.join(", ")),
         ),
-    };
-    let generation = region.meta().generation;
-    OnRampRegionStatus {
-        observed_generation: generation,
-        conditions: conditions::merge(
-            previous,
-            &[
-                ready,
-                diversity,
-                Desired::no(types::RECONCILING, "Resolved", ""),
-                Desired::no(types::STALLED, "Resolved", ""),
-            ],
-            generation,
-            &Time(now),
-        ),
-        on_ramps: view.on_ramps.clone(),
-        eligible_count: Some(u32::try_from(eligible.len()).unwrap_or(u32::MAX)),
-        diversity_zones: view.zones.clone(),
-        zones: (!view.zones.is_empty()).then(|| view.zones.join(",")),
-        effective: Some(view.effective.clone()),
-        last_sync_time: Some(Time(synced_at)),
     }
 }
 
-/// The status while Megaport cannot be read: what was known stays, `Reconciling` says why
-/// it may be stale, and a region never resolved yet gets `Ready=False` (pure).
+/// The status while Megaport cannot be read (pure): what was known stays, `Reconciling` says
+/// why it may be stale, and a region never resolved yet gets `Ready=False`.
 pub fn unavailable_status(
     region: &OnRampRegion,
     error: &str,
     now: jiff::Timestamp,
 ) -> OnRampRegionStatus {
-    let mut status = region.status.clone().unwrap_or_default();
-    let mut desired = vec![Desired::yes(
-        types::RECONCILING,
-        "MegaportUnavailable",
-        format!("cannot read Megaport products, retrying: {error}"),
-    )];
-    if conditions::find(&status.conditions, types::READY).is_none() {
-        desired.push(Desired::no(
-            types::READY,
-            "MegaportUnavailable",
-            "waiting for the first Megaport product list",
-        ));
-    }
-    status.conditions = conditions::merge(
-        &status.conditions,
-        &desired,
+    status::failure(
+        region.status.as_ref(),
         region.meta().generation,
-        &Time(now),
-    );
-    status
-}
-
-/// Whether two statuses differ in anything but their timestamps.
-fn meaningfully_different(a: &OnRampRegionStatus, b: &OnRampRegionStatus) -> bool {
-    let strip = |s: &OnRampRegionStatus| {
-        let mut s = s.clone();
-        s.last_sync_time = None;
-        for c in &mut s.conditions {
-            c.last_transition_time = Time(jiff::Timestamp::UNIX_EPOCH);
-        }
-        s
-    };
-    strip(a) != strip(b)
+        Step::ReadMegaport,
+        &format!("cannot read Megaport products, retrying: {error}"),
+        now,
+    )
 }
 
 /// Reconciles one region; one the operator cannot read is reported on itself.
@@ -172,28 +149,31 @@ pub async fn reconcile(
     guard: Arc<DeserializeGuard<OnRampRegion>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    let span = tracing::info_span!("reconcile", region = %guard.name_any());
     match &guard.0 {
-        Ok(region) => reconcile_region(region, &ctx).await,
-        Err(invalid) => invalid::report::<OnRampRegion>(&ctx, invalid, "").await,
+        Ok(region) => reconcile_region(region, &ctx).instrument(span).await,
+        Err(invalid) => {
+            invalid::report::<OnRampRegion>(&ctx, invalid, "")
+                .instrument(span)
+                .await
+        }
     }
 }
 
+/// What the controller does, as events name it.
+const ACTION: &str = "Resolve";
+
 async fn reconcile_region(region: &OnRampRegion, ctx: &Context) -> Result<Action, Error> {
-    let name = region.name_any();
     let api: Api<OnRampRegion> = Api::all(ctx.client.clone());
     // Observe.
     let snapshot = match ctx.products.get().await {
         Ok(snapshot) => snapshot,
         Err(err) => {
             let status = unavailable_status(region, &err.to_string(), jiff::Timestamp::now());
-            if region.status.as_ref() != Some(&status) {
-                let patch = Patch::Merge(json!({ "status": status }));
-                if let Err(e) = api
-                    .patch_status(&name, &PatchParams::default(), &patch)
-                    .await
-                {
-                    tracing::warn!(region = %name, error = %e, "could not record the Megaport outage in status");
-                }
+            if let Err(e) =
+                status::write(ctx, &api, region, region.status.as_ref(), &status, ACTION).await
+            {
+                tracing::warn!(error = %e, "could not record the Megaport outage in status");
             }
             return Err(Error::megaport(Step::ReadMegaport, err));
         }
@@ -206,43 +186,9 @@ async fn reconcile_region(region: &OnRampRegion, ctx: &Context) -> Result<Action
         snapshot.fetched_at_wall,
         jiff::Timestamp::now(),
     );
-    // Apply.
-    let unchanged = region.status.as_ref().is_some_and(|current| {
-        !meaningfully_different(current, &status) && current.last_sync_time == status.last_sync_time
-    });
-    if !unchanged {
-        api.patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .map_err(|e| Error::kube(Step::PatchStatus, e))?;
-    }
-    let was_ready = region
-        .status
-        .as_ref()
-        .map(|s| conditions::is_true(&s.conditions, types::READY));
-    let is_ready = conditions::is_true(&status.conditions, types::READY);
-    if was_ready != Some(is_ready)
-        && let Some(ready) = conditions::find(&status.conditions, types::READY)
-    {
-        let event = Event {
-            type_: if is_ready {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            },
-            reason: ready.reason.clone(),
-            note: Some(ready.message.chars().take(1000).collect()),
-            action: "Resolve".into(),
-            secondary: None,
-        };
-        if let Err(err) = ctx.recorder.publish(&event, &region.object_ref(&())).await {
-            tracing::warn!(region = %name, error = %err, "could not publish event");
-        }
-    }
-    tracing::debug!(region = %name, eligible = status.eligible_count, "reconciled OnRampRegion");
+    // Report.
+    status::write(ctx, &api, region, region.status.as_ref(), &status, ACTION).await?;
+    tracing::debug!(eligible = status.eligible_count, "reconciled OnRampRegion");
     Ok(Action::requeue(ctx.settings.products_refresh))
 }
 
@@ -296,11 +242,17 @@ mod tests {
         }
     }
 
-    fn condition<'a>(
-        s: &'a OnRampRegionStatus,
-        t: &str,
-    ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-        conditions::find(&s.conditions, t).unwrap()
+    /// (status, reason, message) of condition `t`.
+    fn condition(
+        s: &OnRampRegionStatus,
+        t: ConditionType,
+    ) -> (Option<bool>, Option<Reason>, String) {
+        let c = conditions::find(&s.conditions, t).unwrap();
+        (
+            conditions::status_of(c),
+            Reason::parse(&c.reason),
+            c.message.clone(),
+        )
     }
 
     #[test]
@@ -316,9 +268,16 @@ mod tests {
             now,
         );
         assert_eq!(s.observed_generation, Some(4));
-        assert_eq!(condition(&s, types::READY).status, "True");
-        assert_eq!(condition(&s, types::READY).observed_generation, Some(4));
-        assert_eq!(condition(&s, DIVERSITY_AVAILABLE).status, "True");
+        assert_eq!(condition(&s, ConditionType::Ready).0, Some(true));
+        assert_eq!(
+            conditions::find(&s.conditions, ConditionType::Ready)
+                .and_then(|c| c.observed_generation),
+            Some(4)
+        );
+        assert_eq!(
+            condition(&s, ConditionType::DiversityAvailable).0,
+            Some(true)
+        );
         assert_eq!(s.zones.as_deref(), Some("blue,red"));
         assert_eq!(s.eligible_count, Some(2));
     }
@@ -327,10 +286,13 @@ mod tests {
     fn no_match_and_no_eligible_say_why() {
         let now = jiff::Timestamp::from_second(100).unwrap();
         let none = desired_status(&region(), &view(vec![]), now, now);
-        assert_eq!(condition(&none, types::READY).reason, "NoMatchingOnRamps");
+        assert_eq!(
+            condition(&none, ConditionType::Ready).1,
+            Some(Reason::NoMatchingOnRamps)
+        );
         assert!(
-            condition(&none, types::READY)
-                .message
+            condition(&none, ConditionType::Ready)
+                .2
                 .contains("no Port of the provider matches")
         );
         let blocked = desired_status(
@@ -343,17 +305,20 @@ mod tests {
             now,
             now,
         );
-        let ready = condition(&blocked, types::READY);
-        assert_eq!(ready.reason, "NoEligibleOnRamps");
+        let ready = condition(&blocked, ConditionType::Ready);
+        assert_eq!(ready.1, Some(Reason::NoEligibleOnRamps));
         assert!(
             ready
-                .message
+                .2
                 .contains("ny2: provisioningStatus is CONFIGURED, not LIVE"),
             "{}",
-            ready.message
+            ready.2
         );
-        assert_eq!(condition(&blocked, DIVERSITY_AVAILABLE).status, "False");
-        assert!(conditions::find(&blocked.conditions, types::STALLED).is_none());
+        assert_eq!(
+            condition(&blocked, ConditionType::DiversityAvailable).0,
+            Some(false)
+        );
+        assert!(conditions::find(&blocked.conditions, ConditionType::Stalled).is_none());
     }
 
     #[test]
@@ -368,12 +333,9 @@ mod tests {
             now,
             now,
         );
-        assert_eq!(condition(&s, types::READY).status, "True");
-        let d = condition(&s, DIVERSITY_AVAILABLE);
-        assert_eq!(
-            (d.status.as_str(), d.reason.as_str()),
-            ("False", "SingleZone")
-        );
+        assert_eq!(condition(&s, ConditionType::Ready).0, Some(true));
+        let d = condition(&s, ConditionType::DiversityAvailable);
+        assert_eq!((d.0, d.1), (Some(false), Some(Reason::SingleZone)));
     }
 
     #[test]
@@ -384,10 +346,13 @@ mod tests {
             "Megaport API GET /v2/products returned HTTP 503",
             now,
         );
-        assert!(conditions::is_true(&fresh.conditions, types::RECONCILING));
+        assert!(conditions::is_true(
+            &fresh.conditions,
+            ConditionType::Reconciling
+        ));
         assert_eq!(
-            condition(&fresh, types::READY).reason,
-            "MegaportUnavailable"
+            condition(&fresh, ConditionType::Ready).1,
+            Some(Reason::MegaportUnavailable)
         );
 
         let mut resolved = region();
@@ -400,17 +365,20 @@ mod tests {
         let mut outage = resolved.clone();
         outage.status = Some(unavailable_status(&resolved, "HTTP 503", now));
         let s = outage.status.as_ref().unwrap();
-        assert!(conditions::is_true(&s.conditions, types::RECONCILING));
+        assert!(conditions::is_true(
+            &s.conditions,
+            ConditionType::Reconciling
+        ));
         assert_eq!(
-            condition(s, types::READY).status,
-            "True",
+            condition(s, ConditionType::Ready).0,
+            Some(true),
             "what was known stays"
         );
         assert_eq!(s.on_ramps.len(), 1);
 
         let recovered =
             desired_status(&outage, &view(vec![on_ramp("la1", "blue", None)]), now, now);
-        assert!(conditions::find(&recovered.conditions, types::RECONCILING).is_none());
+        assert!(conditions::find(&recovered.conditions, ConditionType::Reconciling).is_none());
     }
 
     #[test]
@@ -427,13 +395,15 @@ mod tests {
             jiff::Timestamp::from_second(9).unwrap(),
             jiff::Timestamp::from_second(9).unwrap(),
         );
-        assert!(!meaningfully_different(&a, &b));
+        let mut b = b;
+        b.last_sync_time = a.last_sync_time.clone();
+        assert!(status::same(&a, &b), "only transition times differ");
         let c = desired_status(
             &region(),
             &view(vec![on_ramp("la1", "blue", Some("gone"))]),
             jiff::Timestamp::from_second(9).unwrap(),
             jiff::Timestamp::from_second(9).unwrap(),
         );
-        assert!(meaningfully_different(&a, &c));
+        assert!(!status::same(&a, &c));
     }
 }

@@ -212,6 +212,14 @@ impl MegaportError {
         }
     }
 
+    /// Whether Megaport answered and refused this very call (a 4xx other than 401, which the
+    /// client recovers from, and 429, which is a pause): sending it again unchanged will not
+    /// help, a human must change the request or the account. The one classifier the
+    /// controllers use; [`Self::category`] labels the same errors for metrics.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Api { status, .. } if (400..500).contains(status) && !matches!(status, 401 | 429))
+    }
+
     /// True for 401/403: the credentials are wrong or lack the role for the call.
     pub fn is_auth(&self) -> bool {
         matches!(self, Self::Auth { .. }) || matches!(self.status(), Some(401 | 403))

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::named_conditions as conditions;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use megaport_operator::crd::conditions;
 use megaport_operator::crd::onramp_region::{
     OnRampMatch, OnRampRegion, OnRampRegionSpec, VlanRange,
 };

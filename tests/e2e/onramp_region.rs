@@ -110,9 +110,9 @@ async fn bad_specs_are_rejected_with_clear_messages() {
 async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
     use std::time::Duration;
 
+    use crate::support::named_conditions as conditions;
     use kube::api::ListParams;
     use megaport_operator::controller::Settings;
-    use megaport_operator::crd::conditions;
     use megaport_operator::simulator::{self, quantumgpu};
 
     use crate::support::{Operator, eventually};

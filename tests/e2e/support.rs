@@ -483,3 +483,19 @@ pub fn log_path(name: &str) -> std::path::PathBuf {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ))
 }
+
+/// Conditions by their type's name, as a user reads them in `kubectl get -o yaml`.
+#[allow(dead_code)]
+pub mod named_conditions {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+    /// The condition named `type_`.
+    pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+        conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// Whether the condition named `type_` is present with status True.
+    pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+        find(conditions, type_).is_some_and(|c| c.status == "True")
+    }
+}

@@ -1,0 +1,175 @@
+//! What every reconcile gets: the Kubernetes client, the shared Megaport snapshots, the
+//! Megaport API, the ServiceKeyRequest store, the records this process wrote (newer than the
+//! store may be), the decision and on-ramp locks, one event recorder, the record seal, the
+//! tunables and the backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::core::DeserializeGuard;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+
+use super::backoff::Backoff;
+use super::cache::{KeysCache, ProductsCache};
+use crate::crd::ServiceKeyRequest;
+use crate::issuance::{Record, RecordSeal};
+use crate::megaport::MegaportApi;
+
+/// Tunables of the controllers.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How old the shared products snapshot may get before one refresh is made.
+    pub products_refresh: Duration,
+    /// How old the shared service keys snapshot may get (the poll period of key states).
+    pub keys_refresh: Duration,
+    /// Reconciles running at once per controller.
+    pub concurrency: u16,
+    /// First retry delay after an error (doubles per failure, reset on success).
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            products_refresh: Duration::from_secs(300),
+            keys_refresh: Duration::from_secs(60),
+            concurrency: 4,
+            backoff_min: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What every reconcile gets.
+pub struct Context {
+    /// Kubernetes client (the operator's identity).
+    pub client: Client,
+    /// The shared products snapshot.
+    pub products: Arc<ProductsCache>,
+    /// The shared service keys snapshot.
+    pub keys: Arc<KeysCache>,
+    /// The Megaport API (for the calls that are not shared lists).
+    pub api: Arc<dyn MegaportApi>,
+    /// Every ServiceKeyRequest, as the controller's reflector sees them (each decoded on its
+    /// own: an unreadable one is an `Err` and still shows its metadata).
+    pub requests: Store<DeserializeGuard<ServiceKeyRequest>>,
+    /// Objects reported as unreadable: UID → generation.
+    invalid: Mutex<HashMap<String, i64>>,
+    /// The latest records this process wrote per request UID (newer than the store may be).
+    records: Mutex<HashMap<String, Vec<Record>>>,
+    /// Held while a request's on-ramps and VLANs are decided and claimed.
+    pub(super) decisions: tokio::sync::Mutex<()>,
+    /// Held per on-ramp while its keys are searched and created.
+    on_ramp_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One recorder for the process (it folds repeats into series).
+    pub recorder: Recorder,
+    /// Tunables.
+    pub settings: Settings,
+    /// Seals the key records the operator writes, and tells them from anyone else's.
+    pub seal: RecordSeal,
+    pub(super) backoff: Backoff,
+}
+
+impl Context {
+    /// A context over `client` and `api`; `requests` is the ServiceKeyRequest store.
+    pub fn new(
+        client: Client,
+        api: Arc<dyn MegaportApi>,
+        settings: Settings,
+        seal: RecordSeal,
+        requests: Store<DeserializeGuard<ServiceKeyRequest>>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "megaport-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            products: Arc::new(ProductsCache::products(
+                api.clone(),
+                settings.products_refresh,
+            )),
+            keys: Arc::new(KeysCache::keys(api.clone(), settings.keys_refresh)),
+            api,
+            requests,
+            invalid: Mutex::new(HashMap::new()),
+            records: Mutex::new(HashMap::new()),
+            decisions: tokio::sync::Mutex::new(()),
+            on_ramp_locks: Mutex::new(HashMap::new()),
+            client,
+            backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
+            settings,
+            seal,
+        }
+    }
+
+    /// Request `uid`'s records: this process's last write, else `annotations` when sealed by
+    /// this operator; `Err` (why) when the annotation is not the operator's.
+    pub fn trusted_records(
+        &self,
+        uid: &str,
+        annotations: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<Record>, String> {
+        match self.remembered(uid) {
+            Some(records) => Ok(records),
+            None => crate::issuance::sealed_records(annotations, uid, &self.seal),
+        }
+    }
+
+    /// The records this process last wrote for request `uid`, if any.
+    pub fn remembered(&self, uid: &str) -> Option<Vec<Record>> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .cloned()
+    }
+
+    /// Remembers the records just written for request `uid`.
+    pub fn remember(&self, uid: &str, records: Vec<Record>) {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_owned(), records);
+    }
+
+    /// Forgets a deleted request.
+    pub fn forget(&self, uid: &str) {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+    }
+
+    /// Whether the unreadable object `uid` was reported at `generation` already.
+    pub fn invalid_reported(&self, uid: &str, generation: i64) -> bool {
+        self.invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            == Some(&generation)
+    }
+
+    /// Remembers that the unreadable object `uid` was reported at `generation`.
+    pub fn remember_invalid(&self, uid: &str, generation: i64) {
+        self.invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_owned(), generation);
+    }
+
+    /// The lock serialising key searches and creates on one on-ramp.
+    pub fn on_ramp_lock(&self, product_uid: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.on_ramp_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(product_uid.to_owned())
+            .or_default()
+            .clone()
+    }
+}

@@ -1,0 +1,298 @@
+//! Execute (IO): carries a [`Decision`] out — the records saved before any key is created (so
+//! that a crash at any later point finds the plan), each key created (after a search of its
+//! on-ramp), adopted, updated or restored, the records saved again, and the Secret written.
+//! What Megaport refuses becomes a [`Blocker`]; anything else is an error of its step.
+
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::EventType;
+use serde_json::json;
+
+use super::observe::{Seen, on_ramp_of};
+use super::{ACTION, secret};
+use crate::controller::{Context, Error, Step, status};
+use crate::crd::ServiceKeyRequest;
+use crate::crd::conditions::Reason;
+use crate::delivery::{DeliveredKey, fingerprint};
+use crate::issuance::lifecycle::locate;
+use crate::issuance::{
+    self, Blocker, Decision, KEYS_ANNOTATION, KeyAction, KeyStep, Record, SEAL_ANNOTATION,
+    SecretState, ValidatedRequest,
+};
+use crate::megaport::models::{CreateServiceKey, Product, ServiceKey, UpdateServiceKey};
+
+/// What execution did.
+pub struct Outcome {
+    /// The records as saved.
+    pub records: Vec<Record>,
+    /// The keys that exist, in record order.
+    pub keys: Vec<ServiceKey>,
+    /// What stands in the way (the decision's, and Megaport's refusals).
+    pub blockers: Vec<Blocker>,
+    /// Changes made outside the operator and restored (`key: change`).
+    pub restored: Vec<String>,
+    /// The Secret.
+    pub secret: SecretState,
+    /// The products the status names on-ramps and VXCs from.
+    pub products: Vec<Product>,
+}
+
+/// Writes `records` and their seal to the request's annotations (and remembers them).
+pub async fn save_records(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    req: &ValidatedRequest,
+    records: &[Record],
+) -> Result<(), Error> {
+    let patch = json!({"metadata": {"annotations": {
+        KEYS_ANNOTATION: issuance::render_records(records),
+        SEAL_ANNOTATION: ctx.seal.seal(&req.uid, records),
+    }}});
+    let api: kube::Api<ServiceKeyRequest> =
+        kube::Api::namespaced(ctx.client.clone(), &req.namespace);
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(|e| Error::kube(Step::SaveRecords, e))?;
+    ctx.remember(&req.uid, records.to_vec());
+    Ok(())
+}
+
+/// Carries `decision` out. `planning` (the decision lock, when the records were just planned)
+/// is released once they are saved.
+pub async fn run<G>(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    req: &ValidatedRequest,
+    seen: &Seen,
+    decision: Decision,
+    planning: Option<G>,
+) -> Result<Outcome, Error> {
+    let mut records = decision.records;
+    if decision.save_first {
+        save_records(ctx, obj, req, &records).await?;
+        tracing::info!(keys = records.len(), "recorded the keys' plan");
+    }
+    drop(planning);
+    let mut blockers = decision.blockers;
+    let mut keys = Vec::new();
+    let mut restored = Vec::new();
+    for step in decision.steps {
+        let (key, refused) = carry_out(ctx, req, &mut records, step, &mut restored).await?;
+        keys.extend(key);
+        blockers.extend(refused);
+    }
+    // Also when the annotation on the object differs (removed or edited by hand): it is the
+    // operator's record and must survive a restart.
+    if seen.base.on_object.as_ref() != Some(&records) {
+        save_records(ctx, obj, req, &records).await?;
+    }
+    if !restored.is_empty() {
+        let note = format!(
+            "keys changed outside the operator were restored: {}",
+            restored.join("; ")
+        );
+        status::publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            Reason::DriftRestored,
+            &note,
+            ACTION,
+        )
+        .await;
+    }
+    let products = products_naming_users(ctx, seen, &keys).await;
+    let secret = deliver(ctx, req, &keys, &products, &blockers).await?;
+    Ok(Outcome {
+        records,
+        keys,
+        blockers,
+        restored,
+        secret,
+        products,
+    })
+}
+
+/// One record's step: the key after it (if there is one), and what Megaport refused (a refused
+/// update keeps the key as it was).
+async fn carry_out(
+    ctx: &Context,
+    req: &ValidatedRequest,
+    records: &mut [Record],
+    step: KeyStep,
+    restored: &mut Vec<String>,
+) -> Result<(Option<ServiceKey>, Option<Blocker>), Error> {
+    let i = step.record;
+    let (key, refused) = match step.action {
+        KeyAction::Create(create) => split(issue(ctx, req, &records[i], Some(create)).await?),
+        KeyAction::Missing { .. } => split(issue(ctx, req, &records[i], None).await?),
+        KeyAction::Keep(key) | KeyAction::Leave(key) => (Some(key), None),
+        KeyAction::Update { key, put } | KeyAction::Deactivate { key, put } => {
+            match update(ctx, &key, &put, None, restored).await? {
+                Ok(updated) => (Some(updated), None),
+                Err(refused) => return Ok((Some(key), Some(refused))),
+            }
+        }
+        KeyAction::Restore { key, put, changes } => {
+            match update(ctx, &key, &put, Some(changes), restored).await? {
+                Ok(updated) => (Some(updated), None),
+                Err(refused) => return Ok((Some(key), Some(refused))),
+            }
+        }
+    };
+    if let Some(key) = &key {
+        let record = &mut records[i];
+        let fp = fingerprint(&key.key);
+        if record.fingerprint.as_ref() != Some(&fp) {
+            tracing::info!(key = %fp, "adopted a key issued earlier");
+            record.fingerprint = Some(fp);
+        }
+        record.applied = Some(step.digest);
+    }
+    Ok((key, refused))
+}
+
+fn split(result: Result<ServiceKey, Blocker>) -> (Option<ServiceKey>, Option<Blocker>) {
+    match result {
+        Ok(key) => (Some(key), None),
+        Err(blocker) => (None, Some(blocker)),
+    }
+}
+
+/// Finds the record's key on its on-ramp (a create whose answer was lost, or a key the
+/// snapshot predates), else creates it (`create`), or reports it missing (no `create`: it was
+/// issued before, and is never replaced). Serialised per on-ramp.
+async fn issue(
+    ctx: &Context,
+    req: &ValidatedRequest,
+    record: &Record,
+    create: Option<CreateServiceKey>,
+) -> Result<Result<ServiceKey, Blocker>, Error> {
+    let lock = ctx.on_ramp_lock(&record.product_uid);
+    let _on_ramp = lock.lock().await;
+    let listed = match ctx
+        .api
+        .list_service_keys_for_product(&record.product_uid)
+        .await
+    {
+        Ok(keys) => keys,
+        Err(err) if err.is_not_found() => {
+            return Ok(Err(Blocker::OnRampNotFound {
+                product_uid: record.product_uid.clone(),
+            }));
+        }
+        Err(err) => return Err(Error::megaport(Step::Issue, err)),
+    };
+    let elsewhere = |fp: &str| super::claims::claimed_elsewhere(ctx, &req.uid, fp);
+    let key = match (locate(record, &req.uid, &listed, &elsewhere), create) {
+        (Some((key, _)), _) => key.clone(),
+        (None, None) => {
+            return Ok(Err(Blocker::KeyMissing {
+                fingerprint: record.fingerprint.clone().unwrap_or_default(),
+                on_ramp: record.product_uid.clone(),
+            }));
+        }
+        (None, Some(create)) => match ctx.api.create_service_key(&create).await {
+            Ok(key) => {
+                tracing::info!(key = %fingerprint(&key.key), on_ramp = %record.product_uid, vlan = ?record.vlan, "issued a key");
+                key
+            }
+            Err(err) if err.is_refusal() => {
+                return Ok(Err(Blocker::KeyRejected {
+                    on_ramp: record.product_uid.clone(),
+                    why: err.to_string(),
+                }));
+            }
+            Err(err) => return Err(Error::megaport(Step::Issue, err)),
+        },
+    };
+    ctx.keys.upsert(key.clone());
+    Ok(Ok(key))
+}
+
+/// A full-object PUT (a spec change, or with `changes` a restore); a refusal keeps the key as
+/// it was and says so.
+async fn update(
+    ctx: &Context,
+    key: &ServiceKey,
+    put: &UpdateServiceKey,
+    changes: Option<Vec<String>>,
+    restored: &mut Vec<String>,
+) -> Result<Result<ServiceKey, Blocker>, Error> {
+    let fp = fingerprint(&key.key);
+    let updated = match ctx.api.update_service_key(put).await {
+        Ok(updated) => updated,
+        Err(err) if err.is_refusal() => {
+            return Ok(Err(Blocker::UpdateRejected {
+                fingerprint: fp,
+                why: err.to_string(),
+            }));
+        }
+        Err(err) => return Err(Error::megaport(Step::Update, err)),
+    };
+    match changes {
+        Some(changes) => {
+            tracing::info!(key = %fp, changes = %changes.join(", "), "restored a key changed outside the operator");
+            restored.push(format!("{fp}: {}", changes.join(", ")));
+        }
+        None => tracing::info!(key = %fp, "updated a key to the spec"),
+    }
+    ctx.keys.upsert(updated.clone());
+    Ok(Ok(updated))
+}
+
+/// The products to name on-ramps and VXCs from: read again (shared, single flight) when a key
+/// was used after they were read, so the VXC it was used for can be named. Bounded: only while
+/// the products are older than the keys.
+async fn products_naming_users(ctx: &Context, seen: &Seen, keys: &[ServiceKey]) -> Vec<Product> {
+    let products = &seen.base.products;
+    let stale = keys
+        .iter()
+        .any(|k| issuance::used_since(k, products.fetched_at_wall))
+        && products.fetched_at < seen.base.keys.fetched_at;
+    if !stale {
+        return products.items.clone();
+    }
+    let age = products.fetched_at.elapsed();
+    match ctx
+        .products
+        .get_fresher_than(age.saturating_sub(Duration::from_millis(1)))
+        .await
+    {
+        Ok(fresh) => fresh.items.clone(),
+        Err(_) => products.items.clone(),
+    }
+}
+
+/// Writes the Secret when there are keys; a Secret conflict found before any key was created is
+/// reported as such.
+async fn deliver(
+    ctx: &Context,
+    req: &ValidatedRequest,
+    keys: &[ServiceKey],
+    products: &[Product],
+    blockers: &[Blocker],
+) -> Result<SecretState, Error> {
+    if keys.is_empty() {
+        return Ok(
+            match blockers
+                .iter()
+                .find(|b| matches!(b, Blocker::SecretConflict { .. }))
+            {
+                Some(conflict) => SecretState::Conflict(conflict.to_string()),
+                None => SecretState::NoKeys,
+            },
+        );
+    }
+    let delivered: Vec<DeliveredKey> = keys
+        .iter()
+        .map(|k| secret::delivered_key(k, on_ramp_of(products, &k.product_uid).as_ref()))
+        .collect();
+    secret::ensure(ctx, req, &delivered).await
+}

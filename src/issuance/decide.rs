@@ -1,0 +1,248 @@
+//! The one decision of a ServiceKeyRequest reconcile (pure): from what was observed — the
+//! request, its trusted records, Megaport's keys (and products when planning), what the request
+//! may use, the Secret — the records to keep, per record what to do about its key, and what
+//! stands in the way. No clock, no client: `now` is passed in.
+
+use std::collections::BTreeMap;
+
+use super::blocker::Blocker;
+use super::claims::{Claim, candidates};
+use super::lifecycle::{KeyAction, KeyStep, locate, on_apply, on_delete};
+use super::records::{Record, keys_of_request, records_from_keys};
+use super::request::ValidatedRequest;
+use crate::crd::onramp_region::{OnRampStatus, VlanRange};
+use crate::crd::service_key_request::DeletionPolicy;
+use crate::delivery::Marker;
+use crate::megaport::models::{EpochMillis, Product, ServiceKey};
+use crate::selection::{self, Needs, Outcome};
+
+/// What the request may use: its region's on-ramps (the region serving its namespace) or its
+/// one explicit on-ramp, and the VLANs to pick from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scope {
+    /// The on-ramps, ranked.
+    pub on_ramps: Vec<OnRampStatus>,
+    /// Where automatic VLANs come from.
+    pub vlan_range: VlanRange,
+}
+
+/// The Secret, as far as it matters before a key is created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSeen {
+    /// Not read (no key is to be created).
+    NotRead,
+    /// Absent; `refusal` is the apiserver's answer to a dry-run create, when it refused.
+    Absent {
+        /// Why it cannot be written.
+        refusal: Option<String>,
+    },
+    /// The operator's own, for this request.
+    Ours,
+    /// Someone else's.
+    Foreign,
+}
+
+/// What planning needs: fresh products and what other requests hold.
+#[derive(Clone, Debug, Default)]
+pub struct Planning {
+    /// The provider's products (no older than one poll).
+    pub products: Vec<Product>,
+    /// Other requests' VLAN and capacity claims (and VLANs they ask for).
+    pub claims: Vec<Claim>,
+    /// Request UIDs to names, to name holders.
+    pub owners: BTreeMap<String, String>,
+}
+
+/// Everything a decision is made from.
+pub struct Observed<'a> {
+    /// The request.
+    pub request: &'a ValidatedRequest,
+    /// Its records, when trusted (the operator's own); empty when lost or not the operator's.
+    pub records: &'a [Record],
+    /// Every key of the company (the shared snapshot).
+    pub keys: &'a [ServiceKey],
+    /// Whether another request records a fingerprint (see `may_take_by_fingerprint`).
+    pub claimed_elsewhere: &'a dyn Fn(&str) -> bool,
+    /// What the request may use, read when keys are to be planned or created.
+    pub scope: Option<Result<Scope, Blocker>>,
+    /// What planning needs, read when there is nothing to go on.
+    pub planning: Option<Planning>,
+    /// The Secret, read when keys are to be created.
+    pub secret: SecretSeen,
+}
+
+/// What one reconcile does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// The records after this decision (planned, rebuilt from markers, or as they were).
+    pub records: Vec<Record>,
+    /// The records are new (planned or rebuilt): saved before anything else is done.
+    pub save_first: bool,
+    /// Per record, what to do about its key.
+    pub steps: Vec<KeyStep>,
+    /// What stands in the way.
+    pub blockers: Vec<Blocker>,
+    /// Why one key where two were asked for (Preferred diversity with one zone).
+    pub note: Option<String>,
+}
+
+/// What the observer must read for [`decide`]: (scope and the Secret, planning data).
+pub fn reads(request: &ValidatedRequest, records: &[Record], keys: &[ServiceKey]) -> (bool, bool) {
+    let rebuilt = records.is_empty() && !records_from_keys(&request.uid, keys).is_empty();
+    let plan = records.is_empty() && !rebuilt;
+    let create = plan
+        || records.iter().any(|r| {
+            r.fingerprint.is_none() && locate(r, &request.uid, keys, &|_| false).is_none()
+        });
+    (create, plan)
+}
+
+/// Decides a reconcile of a request that is not being deleted.
+pub fn decide(o: &Observed<'_>, now: jiff::Timestamp) -> Decision {
+    let request = o.request;
+    let mut decision = Decision {
+        records: o.records.to_vec(),
+        save_first: false,
+        steps: Vec::new(),
+        blockers: Vec::new(),
+        note: None,
+    };
+    if decision.records.is_empty() {
+        // Lost or not the operator's: the keys carrying this request's marker are its own.
+        decision.records = records_from_keys(&request.uid, o.keys);
+        decision.save_first = !decision.records.is_empty();
+    }
+    if decision.records.is_empty() {
+        match plan(o, now) {
+            Ok(records) => {
+                decision.records = records;
+                decision.save_first = true;
+            }
+            Err(blocker) => {
+                decision.blockers.push(blocker);
+                return decision;
+            }
+        }
+    }
+    let refusal = refusal(o, &decision.records);
+    for (i, record) in decision.records.iter().enumerate() {
+        let found = locate(record, &request.uid, o.keys, o.claimed_elsewhere);
+        let step = on_apply(request, i, record, found, now);
+        match (&step.action, &refusal) {
+            (KeyAction::Create(_), Some(why)) => {
+                if !decision.blockers.contains(why) {
+                    decision.blockers.push(why.clone());
+                }
+            }
+            _ => decision.steps.push(step),
+        }
+    }
+    decision.note = preferred_note(request, &decision.records);
+    decision
+}
+
+/// Decides the deletion of request `uid` (its spec may be unreadable: only its deletion policy
+/// matters): per key of the request (by marker, or by a trusted record's fingerprint),
+/// deactivate or leave it.
+pub fn decide_deletion(
+    uid: &str,
+    policy: DeletionPolicy,
+    records: &[Record],
+    keys: &[ServiceKey],
+    claimed_elsewhere: &dyn Fn(&str) -> bool,
+    now: jiff::Timestamp,
+) -> Vec<KeyAction> {
+    keys_of_request(uid, records, keys, claimed_elsewhere)
+        .into_iter()
+        .map(|key| on_delete(policy, key, now))
+        .collect()
+}
+
+/// The on-ramps and VLANs for a request with nothing recorded.
+fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Result<Vec<Record>, Blocker> {
+    let scope = match &o.scope {
+        Some(Ok(scope)) => scope,
+        Some(Err(blocker)) => return Err(blocker.clone()),
+        None => return Err(Blocker::InvalidSpec(vec!["nothing to plan from".into()])),
+    };
+    let planning = o.planning.clone().unwrap_or_default();
+    let request = o.request;
+    let needs = Needs {
+        speed_mbps: request.max_speed_mbps,
+        diversity: request.diversity,
+        single_use: request.single_use,
+        vlan: request.vlan,
+        vlan_range: scope.vlan_range,
+    };
+    let candidates = candidates(
+        &scope.on_ramps,
+        &planning.products,
+        o.keys,
+        &planning.claims,
+        &planning.owners,
+        EpochMillis::from_timestamp(now),
+    );
+    match selection::select(&candidates, &needs) {
+        Outcome::Picked(picks) => Ok(picks
+            .into_iter()
+            .map(|p| Record {
+                zone: Marker::new(&request.uid, p.zone.as_deref()).zone,
+                product_uid: p.product_uid,
+                vlan: p.vlan,
+                speed_mbps: p.speed_mbps,
+                fingerprint: None,
+                applied: None,
+            })
+            .collect()),
+        Outcome::Unavailable(why) => Err(Blocker::Unavailable(why)),
+    }
+}
+
+/// Why no key may be created now, if so: checked before anything is spent. The records must lie
+/// within what the request may use, and the Secret must be the operator's or absent and
+/// writable.
+fn refusal(o: &Observed<'_>, records: &[Record]) -> Option<Blocker> {
+    match &o.scope {
+        Some(Err(blocker)) => return Some(blocker.clone()),
+        Some(Ok(scope)) => {
+            if let Some(outside) = records
+                .iter()
+                .filter(|r| r.fingerprint.is_none())
+                .find(|r| {
+                    !scope
+                        .on_ramps
+                        .iter()
+                        .any(|s| s.product_uid == r.product_uid)
+                })
+            {
+                return Some(Blocker::RecordOutsideSpec {
+                    product_uid: outside.product_uid.clone(),
+                });
+            }
+        }
+        None => {}
+    }
+    let secret = o.request.secret.name.clone();
+    match &o.secret {
+        SecretSeen::Foreign => Some(Blocker::SecretConflict {
+            secret,
+            uid: o.request.uid.clone(),
+        }),
+        SecretSeen::Absent { refusal: Some(why) } => Some(Blocker::SecretRefused {
+            secret,
+            why: why.clone(),
+        }),
+        SecretSeen::NotRead | SecretSeen::Absent { refusal: None } | SecretSeen::Ours => None,
+    }
+}
+
+/// The note on a Preferred request served with one key: the one place it is worded.
+pub fn preferred_note(request: &ValidatedRequest, records: &[Record]) -> Option<String> {
+    match records {
+        [only] if request.wants_two() => Some(format!(
+            "diversity Preferred, but only zone {} has an on-ramp that fits: issued one key",
+            only.zone
+        )),
+        _ => None,
+    }
+}
