@@ -7,7 +7,7 @@ CARGO ?= cargo
 all: build
 
 build:
-	$(CARGO) build --all-targets
+	$(CARGO) build --workspace --all-targets
 
 ## Everything CI runs: lint, unit and simulator/client tests, then end-to-end tests against a
 ## real kube-apiserver (built from the Go module proxy on first use, cached under ~/.cache).
@@ -15,10 +15,10 @@ test: lint unit e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
 unit:
-	$(CARGO) test --all-targets
+	$(CARGO) test --workspace --all-targets
 
 ## Regenerate crds/ from the Rust types (a unit test fails when they drift).
 crds:
@@ -44,7 +44,7 @@ demo:
 
 ## Serve the simulator on 127.0.0.1:8080 until interrupted.
 simulator:
-	$(CARGO) run --quiet -- simulator --listen 127.0.0.1:8080 --scenario quantumgpu
+	$(CARGO) run --quiet -p megaport-sim -- --listen 127.0.0.1:8080 --scenario quantumgpu
 
 clean:
 	$(CARGO) clean

@@ -12,9 +12,8 @@ use anyhow::{Context, Result};
 use megaport_operator::megaport::models::{
     CreateServiceKey, EpochMillis, OrderItem, Product, ProductType, ValidFor, VxcOrder,
 };
-use megaport_operator::megaport::{
-    ClientConfig, Credentials, Environment, MegaportApi, MegaportClient,
-};
+use megaport_operator::megaport::prelude::*;
+use megaport_operator::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
 
 fn env(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set"))

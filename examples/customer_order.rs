@@ -7,9 +7,8 @@
 
 use anyhow::Context as _;
 use megaport_operator::megaport::models::{OrderItem, ProductType, ServiceKeyValue, VxcOrder};
-use megaport_operator::megaport::{
-    ClientConfig, Credentials, Environment, MegaportApi, MegaportClient,
-};
+use megaport_operator::megaport::prelude::*;
+use megaport_operator::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -13,8 +13,9 @@ say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 indent() { sed 's/^/   /'; }
 
 if [ -z "${HARNESS_DIR:-}" ]; then
-  say "Building megaport-operator (the first run compiles dependencies: a few minutes)"
+  say "Building megaport-operator and megaport-sim (the first run compiles dependencies: a few minutes)"
   cargo build --quiet --bin megaport-operator --example customer_order
+  cargo build --quiet -p megaport-sim --bin megaport-sim
   say "Starting a local control plane (the first run builds it from the Go module proxy: ~15 minutes)"
   exec bash hack/with-control-plane.sh bash "$0"
 fi
@@ -23,6 +24,7 @@ kubectl_bin=$(command -v kubectl.1.33 || ls /usr/lib/google-cloud-sdk/bin/kubect
 [ -n "$kubectl_bin" ] || { echo "demo: kubectl is needed to show the cluster (Google's kubectl package)" >&2; exit 1; }
 k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 bin=./target/debug/megaport-operator
+sim_bin=./target/debug/megaport-sim
 
 say "Kubernetes is up: $KUBE_APISERVER_URL"
 k version 2>/dev/null | indent
@@ -30,7 +32,7 @@ k version 2>/dev/null | indent
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 simlog=$(mktemp -t megaport-sim.XXXXXX.log)
 oplog=$(mktemp -t megaport-operator.XXXXXX.log)
-"$bin" simulator --listen "127.0.0.1:$port" --scenario quantumgpu >"$simlog" 2>&1 &
+"$sim_bin" --listen "127.0.0.1:$port" --scenario quantumgpu >"$simlog" 2>&1 &
 sim=$!
 op=
 cleanup() {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cli::{CatalogArgs, CatalogView, OutputFormat};
 use crate::megaport::models::Product;
-use crate::megaport::{MegaportApi, MegaportClient};
+use crate::megaport::{MegaportClient, ProductsApi};
 use crate::onramp;
 
 /// Fetches the products once and prints the requested view.

@@ -1,7 +1,5 @@
 //! The command line: one binary, one subcommand per role. Parsing only; no behaviour here.
 
-use std::net::SocketAddr;
-
 use clap::{Args, Parser, Subcommand};
 
 use crate::megaport::{ClientConfig, Credentials, Environment, MegaportError};
@@ -33,8 +31,6 @@ pub enum Command {
     Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD with --dir).
     Crd(CrdArgs),
-    /// Serve the Megaport API simulator (API and token endpoint on one address).
-    Simulator(SimulatorArgs),
     /// Where the provider can sell: countries → metros → on-ramps, from live Megaport products.
     Catalog(CatalogArgs),
     /// Issued service keys with state, on-ramp, zone, VLAN and request (never the key itself).
@@ -177,25 +173,6 @@ pub struct CrdArgs {
     /// Write `<plural>.<group>.yaml` files into this directory instead of printing.
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
-}
-
-/// Arguments of `megaport-operator simulator`.
-#[derive(Debug, Args)]
-pub struct SimulatorArgs {
-    /// Address to listen on (API, `/oauth2/token` and `/_sim/` controls).
-    #[arg(
-        long,
-        env = "MEGAPORT_SIMULATOR_LISTEN",
-        default_value = "127.0.0.1:8080"
-    )]
-    pub listen: SocketAddr,
-    /// Built-in scenario name (`quantumgpu`) or the path of a YAML scenario file.
-    #[arg(
-        long,
-        env = "MEGAPORT_SIMULATOR_SCENARIO",
-        default_value = "quantumgpu"
-    )]
-    pub scenario: String,
 }
 
 /// `megaport-operator crd`: prints every CRD as a multi-document YAML stream, or writes one

@@ -16,7 +16,7 @@ use crate::crd::service_key_request::KeyState;
 use crate::delivery::{Marker, fingerprint};
 use crate::issuance::key_state;
 use crate::megaport::models::{EpochMillis, Product, ServiceKey};
-use crate::megaport::{MegaportApi, MegaportClient};
+use crate::megaport::{MegaportClient, ProductsApi, ServiceKeysApi};
 use kube::core::DeserializeGuard;
 
 /// A request as the listing names it.

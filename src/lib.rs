@@ -3,7 +3,7 @@
 //!
 //! Module map (one responsibility each):
 //! - [`catalog`]: the `catalog` command (countries → metros → on-ramps) as tables or JSON.
-//! - [`cli`]: the command line (`run`, `simulator`, ...); parsing only.
+//! - [`cli`]: the command line (`run`, `crd`, `catalog`, `keys`); parsing only.
 //! - [`controller`]: the controllers (observe → decide → execute → report) and what they share.
 //! - [`crd`]: the custom resources (types, schemas, CEL rules); no IO.
 //! - [`delivery`]: pure key bookkeeping: description marker, fingerprint, Secret content.
@@ -14,7 +14,6 @@
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
 //! - [`selection`]: pure choice of on-ramps and VLANs for a ServiceKeyRequest.
-//! - [`simulator`]: a stateful, faithful simulator of the Megaport API for tests, demos and CI.
 //! - [`telemetry`]: logging setup.
 //! - [`tls`]: the single TLS provider (rustls + ring) shared by every HTTP client.
 
@@ -29,6 +28,5 @@ pub mod megaport;
 pub mod onramp;
 pub mod run;
 pub mod selection;
-pub mod simulator;
 pub mod telemetry;
 pub mod tls;

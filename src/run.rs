@@ -37,7 +37,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // At most 9 s: the process must be gone within 10 s of the signal whatever is configured.
     let grace = Duration::from_secs(args.shutdown_grace_seconds.min(9));
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
-    let controllers = controller::run(client, Arc::new(megaport), settings, seal, shutdown.clone());
+    let ports = controller::Ports::of(Arc::new(megaport));
+    let controllers = controller::run(client, ports, settings, seal, shutdown.clone());
     let deadline = async {
         shutdown.await;
         tokio::time::sleep(grace).await;

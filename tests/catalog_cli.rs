@@ -4,7 +4,7 @@
 // Test helpers unwrap freely: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use megaport_operator::simulator::{self, RunningSimulator, Scenario, quantumgpu};
+use megaport_sim::{RunningSimulator, Scenario, quantumgpu};
 use serde_json::Value;
 
 async fn catalog(sim: &RunningSimulator, args: &[&str]) -> String {
@@ -37,7 +37,7 @@ fn names(json: &str, field: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_catalog() {
-    let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+    let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
 

@@ -11,18 +11,18 @@ use megaport_operator::megaport::models::{
     CreateServiceKey, OrderConfig, OrderItem, PortOrder, ProductAction, ProductType, ResourceTag,
     ServiceKeyValue, UpdateServiceKey, ValidFor, VxcOrder, VxcOrderEnd, VxcOrderLine, VxcUpdate,
 };
+use megaport_operator::megaport::prelude::*;
 use megaport_operator::megaport::{
-    ClientConfig, Credentials, Environment, ErrorData, MegaportApi, MegaportClient, MegaportError,
-    RetryConfig,
+    ClientConfig, Credentials, Environment, ErrorData, MegaportClient, MegaportError, RetryConfig,
 };
-use megaport_operator::simulator::{self, FaultSpec, RunningSimulator, Scenario, quantumgpu};
+use megaport_sim::{FaultSpec, RunningSimulator, Scenario, quantumgpu};
 use serde_json::json;
 
 const TOKEN: &str = "POST /oauth2/token";
 const PRODUCTS: &str = "GET /v2/products";
 
 async fn sim() -> RunningSimulator {
-    simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+    megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
 }

@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::megaport::models::{Product, ServiceKey};
-use crate::megaport::{MegaportApi, MegaportError};
+use crate::megaport::{MegaportError, ProductsApi, ServiceKeysApi};
 
 /// One read of a list.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ pub type KeysCache = SharedList<ServiceKey>;
 
 impl ProductsCache {
     /// Products over `api`, refreshed at most every `refresh_period` on their own.
-    pub fn products(api: Arc<dyn MegaportApi>, refresh_period: Duration) -> Self {
+    pub fn products(api: Arc<dyn ProductsApi>, refresh_period: Duration) -> Self {
         Self::new("products", refresh_period, move || {
             let api = api.clone();
             Box::pin(async move { api.list_products(None).await })
@@ -75,7 +75,7 @@ impl ProductsCache {
 
 impl KeysCache {
     /// Every service key of the company over `api`, refreshed at most every `refresh_period`.
-    pub fn keys(api: Arc<dyn MegaportApi>, refresh_period: Duration) -> Self {
+    pub fn keys(api: Arc<dyn ServiceKeysApi>, refresh_period: Duration) -> Self {
         let mut keys = Self::new("service keys", refresh_period, move || {
             let api = api.clone();
             Box::pin(async move { api.list_service_keys().await })
@@ -216,11 +216,11 @@ mod tests {
     use super::*;
     use crate::megaport::models::CreateServiceKey;
     use crate::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
-    use crate::simulator::{self, Scenario, quantumgpu};
+    use megaport_sim::{Scenario, quantumgpu};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_readers_share_one_fetch_per_period() {
-        let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+        let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let env = Environment::custom(&sim.base_url(), &sim.token_url()).unwrap();
@@ -228,7 +228,7 @@ mod tests {
             quantumgpu::PROVIDER_ADMIN_ID,
             quantumgpu::PROVIDER_ADMIN_SECRET,
         );
-        let api: Arc<dyn MegaportApi> =
+        let api: Arc<MegaportClient> =
             Arc::new(MegaportClient::new(ClientConfig::new(env, creds)).unwrap());
         let cache = Arc::new(ProductsCache::products(
             api.clone(),
@@ -315,7 +315,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn callers_waiting_for_a_failed_fetch_share_its_error() {
-        let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+        let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let env = Environment::custom(&sim.base_url(), &sim.token_url()).unwrap();
@@ -325,18 +325,18 @@ mod tests {
         );
         let mut config = ClientConfig::new(env, creds);
         config.retry.max_retries = 0;
-        let api: Arc<dyn MegaportApi> = Arc::new(MegaportClient::new(config).unwrap());
+        let api: Arc<MegaportClient> = Arc::new(MegaportClient::new(config).unwrap());
         let control = sim.control();
         control
             .inject_fault(
-                &crate::simulator::FaultSpec::latency(300)
+                &megaport_sim::FaultSpec::latency(300)
                     .path("/oauth2/token")
                     .times(1),
             )
             .await
             .unwrap();
         control
-            .inject_fault(&crate::simulator::FaultSpec::status(503).path("/v2/products"))
+            .inject_fault(&megaport_sim::FaultSpec::status(503).path("/v2/products"))
             .await
             .unwrap();
         let cache = Arc::new(ProductsCache::products(api, Duration::from_secs(60)));

@@ -16,7 +16,7 @@ use super::backoff::Backoff;
 use super::cache::{KeysCache, ProductsCache};
 use crate::crd::ServiceKeyRequest;
 use crate::issuance::{Record, RecordSeal};
-use crate::megaport::MegaportApi;
+use crate::megaport::{ProductsApi, ServiceKeysApi};
 
 /// Tunables of the controllers.
 #[derive(Clone, Debug)]
@@ -45,6 +45,26 @@ impl Default for Settings {
     }
 }
 
+/// The Megaport ports the controllers call: products (the regions and the shared products
+/// snapshot) and service keys (the requests and the shared keys snapshot).
+#[derive(Clone)]
+pub struct Ports {
+    /// Products and locations.
+    pub products: Arc<dyn ProductsApi>,
+    /// Service keys.
+    pub keys: Arc<dyn ServiceKeysApi>,
+}
+
+impl Ports {
+    /// Both ports from one implementation (a client, or the in-process fake).
+    pub fn of<A: ProductsApi + ServiceKeysApi + 'static>(api: Arc<A>) -> Self {
+        Self {
+            products: api.clone(),
+            keys: api,
+        }
+    }
+}
+
 /// What every reconcile gets.
 pub struct Context {
     /// Kubernetes client (the operator's identity).
@@ -53,8 +73,8 @@ pub struct Context {
     pub products: Arc<ProductsCache>,
     /// The shared service keys snapshot.
     pub keys: Arc<KeysCache>,
-    /// The Megaport API (for the calls that are not shared lists).
-    pub api: Arc<dyn MegaportApi>,
+    /// The service keys port (for the calls that are not shared lists).
+    pub api: Arc<dyn ServiceKeysApi>,
     /// Every ServiceKeyRequest, as the controller's reflector sees them (each decoded on its
     /// own: an unreadable one is an `Err` and still shows its metadata).
     pub requests: Store<DeserializeGuard<ServiceKeyRequest>>,
@@ -76,10 +96,11 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context over `client` and `api`; `requests` is the ServiceKeyRequest store.
+    /// A context over `client` and the Megaport `ports`; `requests` is the ServiceKeyRequest
+    /// store.
     pub fn new(
         client: Client,
-        api: Arc<dyn MegaportApi>,
+        ports: Ports,
         settings: Settings,
         seal: RecordSeal,
         requests: Store<DeserializeGuard<ServiceKeyRequest>>,
@@ -91,11 +112,11 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             products: Arc::new(ProductsCache::products(
-                api.clone(),
+                ports.products,
                 settings.products_refresh,
             )),
-            keys: Arc::new(KeysCache::keys(api.clone(), settings.keys_refresh)),
-            api,
+            keys: Arc::new(KeysCache::keys(ports.keys.clone(), settings.keys_refresh)),
+            api: ports.keys,
             requests,
             invalid: Mutex::new(HashMap::new()),
             records: Mutex::new(HashMap::new()),

@@ -26,12 +26,11 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
-pub use context::{Context, Settings};
+pub use context::{Context, Ports, Settings};
 pub use error::{Error, Step};
 
 use crate::crd::{OnRampRegion, ServiceKeyRequest};
 use crate::issuance::RecordSeal;
-use crate::megaport::MegaportApi;
 
 fn backoff_key<K: Resource>(obj: &K) -> String {
     obj.meta().uid.clone().unwrap_or_else(|| obj.name_any())
@@ -71,7 +70,7 @@ where
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
-    api: Arc<dyn MegaportApi>,
+    ports: Ports,
     settings: Settings,
     seal: RecordSeal,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -88,7 +87,7 @@ pub async fn run(
     );
     let ctx = Arc::new(Context::new(
         client.clone(),
-        api,
+        ports,
         settings.clone(),
         seal,
         requests.store(),

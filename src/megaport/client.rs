@@ -1,4 +1,4 @@
-//! The reqwest implementation of [`MegaportApi`]: envelopes, auth, rate limit and retries.
+//! The reqwest implementation of the Megaport API traits ([`super::MegaportApi`]): envelopes, auth, rate limit and retries.
 //!
 //! Every request goes through one path ([`MegaportClient::call`]): wait for the shared
 //! [`Limiter`], attach a cached token, send, then classify the answer:
@@ -23,7 +23,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::MegaportApi;
 use super::auth::TokenSource;
 use super::config::{ClientConfig, RetryConfig};
 use super::error::{ErrorData, MegaportError, decode_detail};
@@ -33,6 +32,7 @@ use super::models::{
     VxcUpdate,
 };
 use super::ratelimit::{Limiter, parse_retry_after};
+use super::{OrderingApi, ProductsApi, ServiceKeysApi};
 
 /// A Megaport API client. Cheap to clone; clones share the token cache and the rate limiter.
 #[derive(Clone)]
@@ -438,7 +438,7 @@ impl WithoutUrlRef for reqwest::Error {
 }
 
 #[async_trait]
-impl MegaportApi for MegaportClient {
+impl ProductsApi for MegaportClient {
     async fn list_products(
         &self,
         provisioning_status: Option<&str>,
@@ -473,7 +473,10 @@ impl MegaportApi for MegaportClient {
         )
         .await
     }
+}
 
+#[async_trait]
+impl ServiceKeysApi for MegaportClient {
     async fn list_service_keys(&self) -> Result<Vec<ServiceKey>, MegaportError> {
         self.call(Call::new(
             Method::GET,
@@ -556,7 +559,10 @@ impl MegaportApi for MegaportClient {
             .await?;
         Ok(free.contains(&i64::from(vlan)))
     }
+}
 
+#[async_trait]
+impl OrderingApi for MegaportClient {
     async fn validate_network_design(
         &self,
         items: &[OrderItem],

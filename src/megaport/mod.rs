@@ -1,5 +1,6 @@
-//! The Megaport API as the operator uses it: the [`MegaportApi`] trait (the port every
-//! controller and test talks to) and [`MegaportClient`], its reqwest implementation.
+//! The Megaport API as the operator uses it: the narrow ports every controller and test talks
+//! to ([`ProductsApi`], [`ServiceKeysApi`], [`OrderingApi`]; all three are [`MegaportApi`]) and
+//! [`MegaportClient`], their reqwest implementation.
 //!
 //! Layout: `config` (environments, credentials, knobs), `auth` (token cache), `ratelimit`
 //! (shared budget), `client` (the request path and the endpoints), `models` (wire types),
@@ -15,6 +16,11 @@ mod ratelimit;
 
 use async_trait::async_trait;
 
+/// The API traits, for callers that call their methods (`use megaport::prelude::*`).
+pub mod prelude {
+    pub use super::{MegaportApi, OrderingApi, ProductsApi, ServiceKeysApi};
+}
+
 pub use client::MegaportClient;
 pub use config::{
     ACCESS_KEY_ENV, ClientConfig, Credentials, Environment, RetryConfig, SECRET_KEY_ENV,
@@ -25,13 +31,17 @@ use models::{
     ResourceTag, ServiceKey, ServiceShape, UpdateServiceKey, ValidatedItem, VxcUpdate,
 };
 
-/// The Megaport API calls the operator makes.
-///
-/// Reads and updates are idempotent and retried by implementations; `create_service_key` and
-/// `buy_network_design` are not: after an error other than a clear rejection, search (list
-/// the product's keys, or the tagged products) before trying again.
+/// The Megaport API calls the operator makes, split by use: each controller depends on the
+/// part it calls ([`ProductsApi`], [`ServiceKeysApi`], [`OrderingApi`]); [`MegaportApi`] is all
+/// three, what a full client (such as [`MegaportClient`]) implements.
+pub trait MegaportApi: ProductsApi + ServiceKeysApi + OrderingApi {}
+
+impl<T: ProductsApi + ServiceKeysApi + OrderingApi> MegaportApi for T {}
+
+/// Reading the provider's products and Megaport's locations (the OnRampRegion controller
+/// and the shared products snapshot). Idempotent: implementations retry them.
 #[async_trait]
-pub trait MegaportApi: Send + Sync {
+pub trait ProductsApi: Send + Sync {
     /// `GET /v2/products`: the company's Ports, MCRs and MVEs with their VXCs nested
     /// (including cancelled and decommissioned products), optionally filtered by status.
     async fn list_products(
@@ -44,7 +54,14 @@ pub trait MegaportApi: Send + Sync {
 
     /// `GET /v3/locations`: every Megaport location (no token needed).
     async fn list_locations(&self) -> Result<Vec<Location>, MegaportError>;
+}
 
+/// Service keys (the ServiceKeyRequest controller and the shared keys snapshot). Reads and
+/// updates are idempotent and retried; `create_service_key` is not: after an error other than
+/// a clear refusal, list the product's keys (the marker finds a key already made) before
+/// creating again.
+#[async_trait]
+pub trait ServiceKeysApi: Send + Sync {
     /// `GET /v2/service/key`: every service key of the company.
     async fn list_service_keys(&self) -> Result<Vec<ServiceKey>, MegaportError>;
 
@@ -71,7 +88,13 @@ pub trait MegaportApi: Send + Sync {
 
     /// `GET /v2/product/port/{uid}/vlan?vlan=`: whether `vlan` is free on the port.
     async fn check_port_vlan(&self, port_uid: &str, vlan: u16) -> Result<bool, MegaportError>;
+}
 
+/// Designing, pricing and ordering services, product actions, tags, markets and VXC approvals.
+/// `buy_network_design` is not idempotent: after an unknown outcome, search the tagged products
+/// before buying again.
+#[async_trait]
+pub trait OrderingApi: Send + Sync {
     /// `POST /v3/networkdesign/validate`: checks and prices a design; commits nothing.
     async fn validate_network_design(
         &self,

@@ -9,7 +9,7 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use megaport_operator::crd::service_key_request::{Phase, ServiceKeyRequest};
 use megaport_operator::delivery::fingerprint;
-use megaport_operator::simulator::{self, FaultSpec, Scenario, quantumgpu};
+use megaport_sim::{FaultSpec, Scenario, quantumgpu};
 use serde_json::json;
 
 use crate::issuing::{keys_of, request, secret_data, wait_phase};
@@ -19,7 +19,7 @@ use crate::support::{self, Identity, OperatorProcess, TestNamespace, eventually,
 async fn crash_between_create_and_record_never_duplicates_and_nothing_leaks() {
     let admin = support::client(Identity::Admin).await;
     support::grant_operator_role(&admin).await;
-    let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+    let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let control = sim.control();

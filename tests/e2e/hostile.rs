@@ -20,8 +20,8 @@ use kube::{Api, CustomResourceExt, ResourceExt};
 use megaport_operator::crd::service_key_request::{
     Phase, ServiceKeyRequest, ServiceKeyRequestSpec,
 };
-use megaport_operator::megaport::MegaportApi;
-use megaport_operator::simulator::{self, FaultSpec, RunningSimulator, Scenario, quantumgpu};
+use megaport_operator::megaport::prelude::*;
+use megaport_sim::{FaultSpec, RunningSimulator, Scenario, quantumgpu};
 use serde_json::{Value, json};
 
 use crate::issuing::{condition, keys_of, request, us_west, wait_phase};
@@ -571,7 +571,7 @@ async fn hostile_input_catalogue() {
     }
 
     // Conditions: admitted, answered on the object, and nothing spent on them.
-    let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+    let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let control = sim.control();
@@ -919,7 +919,7 @@ async fn an_unreadable_object_blinds_nothing() {
     }
     support::install_project_crds(&admin).await;
 
-    let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+    let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let control = sim.control();
@@ -1079,7 +1079,7 @@ async fn sigterm_with_the_apiserver_gone_stops_within_ten_seconds() {
     support::grant_operator_role(&admin).await;
     let ns = TestNamespace::new(&admin, "sigterm").await;
     let sim: RunningSimulator =
-        simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+        megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
     let control = sim.control();

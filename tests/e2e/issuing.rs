@@ -14,11 +14,11 @@ use megaport_operator::crd::onramp_region::{
 };
 use megaport_operator::crd::service_key_request::{KeyState, Phase, ServiceKeyRequest};
 use megaport_operator::delivery::{Marker, fingerprint};
-use megaport_operator::megaport::MegaportApi;
 use megaport_operator::megaport::models::{
     OrderItem, ProductType, ServiceKey, UpdateServiceKey, VxcOrder,
 };
-use megaport_operator::simulator::quantumgpu;
+use megaport_operator::megaport::prelude::*;
+use megaport_sim::quantumgpu;
 use serde_json::{Value, json};
 
 use crate::support::{self, Identity, Operator, TestNamespace, eventually};
@@ -651,7 +651,7 @@ async fn secrets_drift_updates_and_deletion() {
     let control = operator.sim.control();
     control
         .inject_fault(
-            &megaport_operator::simulator::FaultSpec::status(403)
+            &megaport_sim::FaultSpec::status(403)
                 .path("/v2/service/key")
                 .message("Forbidden"),
         )

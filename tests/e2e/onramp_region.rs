@@ -113,7 +113,7 @@ async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
     use crate::support::named_conditions as conditions;
     use kube::api::ListParams;
     use megaport_operator::controller::Settings;
-    use megaport_operator::simulator::{self, quantumgpu};
+    use megaport_sim::quantumgpu;
 
     use crate::support::{Operator, eventually};
 
@@ -282,7 +282,7 @@ async fn regions_resolve_to_live_on_ramps_under_the_operator_role() {
 
     // Megaport down: the region says so (Reconciling) and keeps what it knew; recovery clears it.
     control
-        .inject_fault(&simulator::FaultSpec::status(503).path("/v2/products"))
+        .inject_fault(&megaport_sim::FaultSpec::status(503).path("/v2/products"))
         .await
         .unwrap();
     let outage = eventually(

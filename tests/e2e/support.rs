@@ -267,7 +267,7 @@ pub async fn grant_operator_role(admin: &Client) {
 /// A Megaport client for one of the simulator's API keys.
 #[allow(dead_code)]
 pub fn megaport_client(
-    sim: &megaport_operator::simulator::RunningSimulator,
+    sim: &megaport_sim::RunningSimulator,
     id: &str,
     secret: &str,
 ) -> std::sync::Arc<megaport_operator::megaport::MegaportClient> {
@@ -282,7 +282,7 @@ pub fn megaport_client(
 #[allow(dead_code)]
 pub struct Operator {
     /// The Megaport simulator the operator talks to.
-    pub sim: megaport_operator::simulator::RunningSimulator,
+    pub sim: megaport_sim::RunningSimulator,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -291,7 +291,7 @@ pub struct Operator {
 impl Operator {
     /// Grants the role, starts the simulator and the controllers with `settings`.
     pub async fn start(admin: &Client, settings: megaport_operator::controller::Settings) -> Self {
-        use megaport_operator::simulator::{self, Scenario, quantumgpu};
+        use megaport_sim::{Scenario, quantumgpu};
         // RUST_LOG=megaport_operator=debug shows the operator's logs with the test's output.
         if std::env::var_os("RUST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
@@ -300,7 +300,7 @@ impl Operator {
                 .try_init();
         }
         grant_operator_role(admin).await;
-        let sim = simulator::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
+        let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator");
         let megaport = megaport_client(
@@ -321,7 +321,7 @@ impl Operator {
         );
         let task = tokio::spawn(megaport_operator::controller::run(
             operator,
-            megaport,
+            megaport_operator::controller::Ports::of(megaport),
             settings,
             seal,
             async move {
@@ -400,21 +400,18 @@ pub struct OperatorProcess {
 #[allow(dead_code)]
 impl OperatorProcess {
     /// Starts it as the operator's identity against `sim`, logging to `log`.
-    pub fn start(
-        sim: &megaport_operator::simulator::RunningSimulator,
-        log: &std::path::Path,
-    ) -> Self {
+    pub fn start(sim: &megaport_sim::RunningSimulator, log: &std::path::Path) -> Self {
         let kubeconfig = std::env::var("KUBECONFIG_OPERATOR").expect("KUBECONFIG_OPERATOR");
         Self::start_with(sim, log, &kubeconfig)
     }
 
     /// Starts it with the kubeconfig at `kubeconfig`.
     pub fn start_with(
-        sim: &megaport_operator::simulator::RunningSimulator,
+        sim: &megaport_sim::RunningSimulator,
         log: &std::path::Path,
         kubeconfig: &str,
     ) -> Self {
-        use megaport_operator::simulator::quantumgpu;
+        use megaport_sim::quantumgpu;
         use std::process::{Command, Stdio};
         let out = std::fs::File::create(log).unwrap();
         let err = out.try_clone().unwrap();

@@ -2,7 +2,7 @@
 //! consistency checks, and the built-in `quantumgpu` world (embedded from
 //! `scenarios/quantumgpu.yaml`, so the built-in uses exactly the format of user files).
 //!
-//! Nothing here knows about HTTP or mutable state: [`crate::simulator::state::World`] is built
+//! Nothing here knows about HTTP or mutable state: [`crate::state::World`] is built
 //! from a validated [`Scenario`].
 
 use std::collections::{BTreeMap, HashSet};
@@ -600,7 +600,7 @@ products:
 
     #[test]
     fn example_scenario_file_is_valid() {
-        let text = include_str!("../../examples/simulator/scenario.yaml");
+        let text = include_str!("../../../examples/simulator/scenario.yaml");
         Scenario::from_yaml(text).expect("examples/simulator/scenario.yaml is valid");
     }
 }

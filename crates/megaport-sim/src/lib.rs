@@ -1,4 +1,4 @@
-//! A stateful, faithful simulator of the Megaport API subset the operator uses
+//! megaport-sim: a stateful, faithful simulator of the Megaport API subset the operator uses
 //! (`reference/megaport-api.md` §14, with the quirks of §15), for tests, demos and providers' CI.
 //!
 //! One address serves the API, its OAuth2 token endpoint (`/oauth2/token`) and the `/_sim/` test
@@ -34,12 +34,40 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cli::SimulatorArgs;
-
 pub use calllog::CallRecord;
 pub use control::SimControl;
 pub use faults::{FaultKind, FaultSpec};
 pub use scenario::Scenario;
+
+/// Arguments of `megaport-sim`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "megaport-sim",
+    version,
+    about = "A stateful simulator of the Megaport API (and its OAuth2 token endpoint) for tests, demos and CI"
+)]
+pub struct SimulatorArgs {
+    /// Address to listen on (API, `/oauth2/token` and `/_sim/` controls).
+    #[arg(
+        long,
+        env = "MEGAPORT_SIMULATOR_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+    /// Built-in scenario name (`quantumgpu`) or the path of a YAML scenario file.
+    #[arg(
+        long,
+        env = "MEGAPORT_SIMULATOR_SCENARIO",
+        default_value = "quantumgpu"
+    )]
+    pub scenario: String,
+}
+
+/// Installs the process's one TLS provider (rustls with ring) for the control client; a second
+/// call keeps the first.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// Errors of the simulator boundary.
 #[derive(Debug, thiserror::Error)]

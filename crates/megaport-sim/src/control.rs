@@ -175,7 +175,7 @@ struct Counters {
 impl SimControl {
     /// A client for the simulator at `base_url` (`http://127.0.0.1:PORT`).
     pub fn new(base_url: &str) -> SimControl {
-        crate::tls::install_default_provider();
+        crate::install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -419,7 +419,7 @@ pub fn tags(tags: &[Tag]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::scenario::Scenario;
+    use crate::scenario::Scenario;
 
     #[test]
     fn port_shape_quirks() {

@@ -671,8 +671,8 @@ fn new_product(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::requests::{KeyCreate, OrderConfig};
-    use crate::simulator::scenario::Scenario;
+    use crate::requests::{KeyCreate, OrderConfig};
+    use crate::scenario::Scenario;
 
     const LA1: &str = "1c2f0e00-9b1a-4e3d-8f00-0a1b2c3d0001";
     const ACME_LAX: &str = "2d3e4f00-7a6b-4c5d-9e00-1f2a3b4c0001";
@@ -792,7 +792,7 @@ mod tests {
         let qa = caller(&w, "qgpu-admin");
         w.update_key(
             &qa,
-            crate::simulator::requests::KeyUpdate {
+            crate::requests::KeyUpdate {
                 key: Some(multi.clone()),
                 active: Some(false),
                 ..Default::default()

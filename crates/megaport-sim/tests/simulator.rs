@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use megaport_operator::simulator::quantumgpu::*;
-use megaport_operator::simulator::{FaultSpec, RunningSimulator, Scenario, spawn};
+use megaport_sim::quantumgpu::*;
+use megaport_sim::{FaultSpec, RunningSimulator, Scenario, spawn};
 use serde_json::{Value, json};
 
 struct Api {
@@ -14,7 +14,7 @@ struct Api {
 
 impl Api {
     fn new(sim: &RunningSimulator) -> Api {
-        megaport_operator::tls::install_default_provider();
+        megaport_sim::install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -1354,7 +1354,11 @@ async fn counters_and_call_log_hold_no_secrets() {
 
 #[tokio::test]
 async fn example_scenario_file_serves() {
-    let scenario = Scenario::load("examples/simulator/scenario.yaml").expect("example scenario");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/simulator/scenario.yaml"
+    );
+    let scenario = Scenario::load(path).expect("example scenario");
     let sim = spawn(scenario, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("spawn");

@@ -1503,7 +1503,7 @@ fn window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::requests::ValidFor;
+    use crate::requests::ValidFor;
 
     pub(crate) const QGPU: &str = "4f8e2a10-6b3c-4d1e-9a7f-2c5b8e0d1a01";
     const LA1: &str = "1c2f0e00-9b1a-4e3d-8f00-0a1b2c3d0001";
