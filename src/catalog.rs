@@ -4,12 +4,50 @@
 
 use serde::Serialize;
 
-use crate::cli::{CatalogArgs, CatalogView, OutputFormat};
+use clap::{Args, Subcommand};
+
+use crate::connect::MegaportArgs;
 use crate::megaport::models::Product;
 use crate::megaport::{MegaportClient, ProductsApi};
 use crate::onramp;
+use crate::output::{OutputFormat, json, table};
 
 /// Fetches the products once and prints the requested view.
+/// Arguments of `megaport-operator catalog`.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// What to list.
+    #[command(subcommand)]
+    pub view: CatalogView,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub megaport: MegaportArgs,
+}
+
+/// The catalog's views.
+#[derive(Clone, Debug, Subcommand)]
+pub enum CatalogView {
+    /// Countries with live on-ramps.
+    Countries,
+    /// Metros with live on-ramps.
+    Metros {
+        /// Only metros in this country (as Megaport writes it, e.g. USA).
+        #[arg(long)]
+        country: Option<String>,
+    },
+    /// On-ramps with location, zone, speed, usage and whether they can take a connection.
+    Onramps {
+        /// Only on-ramps in this country.
+        #[arg(long)]
+        country: Option<String>,
+        /// Only on-ramps in this metro.
+        #[arg(long)]
+        metro: Option<String>,
+    },
+}
+
 pub async fn run(args: CatalogArgs) -> anyhow::Result<()> {
     let client = MegaportClient::new(args.megaport.client_config()?)?;
     let products = client.list_products(None).await?;
@@ -110,37 +148,6 @@ pub fn render(
             })
         }
     }
-}
-
-pub(crate) fn json(value: &impl Serialize) -> serde_json::Result<String> {
-    Ok(serde_json::to_string_pretty(value)? + "\n")
-}
-
-/// Left-aligned columns separated by two spaces; the last column is not padded.
-pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let last = cells.len().saturating_sub(1);
-        let mut out = String::new();
-        for (i, cell) in cells.into_iter().enumerate() {
-            if i == last {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for row in &rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,14 +9,16 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 
-use crate::catalog::{json, table};
-use crate::cli::{KeysArgs, OutputFormat};
+use clap::Args;
+
+use crate::connect::MegaportArgs;
 use crate::crd::ServiceKeyRequest;
 use crate::crd::service_key_request::KeyState;
 use crate::delivery::{Marker, fingerprint};
 use crate::issuance::key_state;
 use crate::megaport::models::{EpochMillis, Product, ServiceKey};
 use crate::megaport::{MegaportClient, ProductsApi, ServiceKeysApi};
+use crate::output::{OutputFormat, json, table};
 use kube::core::DeserializeGuard;
 
 /// A request as the listing names it.
@@ -131,6 +133,22 @@ pub fn render(rows: &[KeyRow], format: OutputFormat) -> serde_json::Result<Strin
                 .collect(),
         ),
     })
+}
+
+/// `keys` options. Kubernetes is reached through the usual kubeconfig / in-cluster config.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Also list keys the operator did not issue.
+    #[arg(long)]
+    pub all: bool,
+    /// Do not read ServiceKeyRequests from Kubernetes (requests are shown by UID).
+    #[arg(long)]
+    pub no_kubernetes: bool,
+    #[command(flatten)]
+    pub megaport: MegaportArgs,
 }
 
 /// The requests Kubernetes knows, by UID; empty (with a note on stderr) when it cannot be read.

@@ -4,7 +4,9 @@
 //! Module map (one responsibility each):
 //! - [`catalog`]: the `catalog` command (countries → metros → on-ramps) as tables or JSON.
 //! - [`cli`]: the command line (`run`, `crd`, `catalog`, `keys`); parsing only.
+//! - [`connect`]: the flags that say how to reach Megaport, shared by the commands.
 //! - [`controller`]: the controllers (observe → decide → execute → report) and what they share.
+//! - [`crds`]: the `crd` command (prints or writes the generated CRDs).
 //! - [`crd`]: the custom resources (types, schemas, CEL rules); no IO.
 //! - [`delivery`]: pure key bookkeeping: description marker, fingerprint, Secret content.
 //! - [`issuance`]: pure core of a ServiceKeyRequest: the validated request, records and their
@@ -12,21 +14,27 @@
 //! - [`keys`]: the `keys` command: issued keys, their state and request (never the key).
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
+//! - [`output`]: output formats, JSON and tables of the listing commands.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
 //! - [`selection`]: pure choice of on-ramps and VLANs for a ServiceKeyRequest.
+//! - [`sync`]: locks that keep working after a panic elsewhere.
 //! - [`telemetry`]: logging setup.
 //! - [`tls`]: the single TLS provider (rustls + ring) shared by every HTTP client.
 
 pub mod catalog;
 pub mod cli;
+pub mod connect;
 pub mod controller;
 pub mod crd;
+pub mod crds;
 pub mod delivery;
 pub mod issuance;
 pub mod keys;
 pub mod megaport;
 pub mod onramp;
+pub mod output;
 pub mod run;
 pub mod selection;
+pub mod sync;
 pub mod telemetry;
 pub mod tls;

@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => megaport_operator::run::run(args).await?,
-        Command::Crd(args) => megaport_operator::cli::print_crds(&args)?,
+        Command::Crd(args) => megaport_operator::crds::run(&args)?,
         Command::Catalog(args) => megaport_operator::catalog::run(args).await?,
         Command::Keys(args) => megaport_operator::keys::run(args).await?,
     }

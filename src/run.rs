@@ -6,10 +6,36 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::cli::RunArgs;
+use clap::Args;
+
+use crate::connect::MegaportArgs;
 use crate::controller::{self, Settings};
 use crate::issuance::{self, RecordSeal};
 use crate::megaport::MegaportClient;
+
+/// Arguments of `megaport-operator run`. Kubernetes access comes from the in-cluster
+/// ServiceAccount or KUBECONFIG.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub megaport: MegaportArgs,
+    /// Longest age of the shared Megaport products snapshot before one refresh is made
+    /// (one `GET /v2/products` per period for the whole operator).
+    #[arg(long, env = "PRODUCTS_REFRESH_SECONDS", default_value_t = 300)]
+    pub products_refresh_seconds: u64,
+    /// Poll period of key states: longest age of the shared service keys snapshot (one
+    /// `GET /v2/service/key` per period for every request together).
+    #[arg(long, env = "KEYS_REFRESH_SECONDS", default_value_t = 60)]
+    pub keys_refresh_seconds: u64,
+    /// Reconciles running at once per controller.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
+    /// After SIGTERM, how long in-flight reconciles may take to finish before the process
+    /// exits anyway (an interrupted key create is adopted by its marker on the next start).
+    /// At most 9: the process is gone within 10 s of SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 8)]
+    pub shutdown_grace_seconds: u64,
+}
 
 /// Runs the operator.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {

@@ -51,6 +51,7 @@ pub fn init(format: LogFormat, default_filter: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::Locked;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -58,10 +59,7 @@ mod tests {
 
     impl std::io::Write for Buffer {
         fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(data);
+            self.0.locked().extend_from_slice(data);
             Ok(data.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -87,8 +85,7 @@ mod tests {
             tracing::debug!(target: "kube_client::client::builder", "requesting");
             tracing::info!(target: "megaport_operator::controller", "reconciled");
         });
-        let out = String::from_utf8(buffer.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
-            .unwrap_or_default();
+        let out = String::from_utf8(buffer.0.locked().clone()).unwrap_or_default();
         assert!(!out.contains("serviceKey"), "{out}");
         assert!(
             out.contains("requesting") && out.contains("reconciled"),

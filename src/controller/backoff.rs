@@ -1,5 +1,6 @@
 //! Per-object exponential backoff that a success resets (kube-runtime has none built in).
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,7 +24,7 @@ impl Backoff {
 
     /// Records a failure of `key` and returns how long to wait before retrying it.
     pub fn next(&self, key: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self.failures.locked();
         let n = failures.entry(key.to_owned()).or_insert(0);
         *n = n.saturating_add(1);
         let factor = 2u32.saturating_pow((*n - 1).min(16));
@@ -32,10 +33,7 @@ impl Backoff {
 
     /// Forgets the failures of `key` after a success.
     pub fn reset(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.failures.locked().remove(key);
     }
 }
 

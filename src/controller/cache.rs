@@ -11,6 +11,7 @@
 //! What the operator itself writes (a key it created or updated) is folded into the current
 //! snapshot at once, so a reconcile never acts again on its own stale read.
 
+use crate::sync::{Locked, ReadWrite};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -87,11 +88,8 @@ impl KeysCache {
     /// Folds a key the operator just created or updated into the current snapshot (replacing
     /// the entry with the same key), so later reconciles see the operator's own writes.
     pub fn upsert(&self, key: ServiceKey) {
-        self.writes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((Instant::now(), key.clone()));
-        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        self.writes.locked().push((Instant::now(), key.clone()));
+        let mut current = self.current.writing();
         let Some(snapshot) = current.as_ref() else {
             return;
         };
@@ -133,10 +131,7 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
     }
 
     fn snapshot(&self) -> Option<Arc<Snapshot<T>>> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.reading().clone()
     }
 
     /// The refresh period.
@@ -168,11 +163,7 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
         {
             return Ok(s);
         }
-        let failed = self
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let failed = self.failure.locked().clone();
         if let Some((at, err)) = failed
             && (at >= requested || at.elapsed() < FAILURE_REUSE)
         {
@@ -183,14 +174,13 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
             Ok(items) => items,
             Err(err) => {
                 let err = Arc::new(err);
-                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((Instant::now(), err.clone()));
+                *self.failure.locked() = Some((Instant::now(), err.clone()));
                 return Err(err);
             }
         };
         {
             // Writes made while the fetch ran may be missing from its answer.
-            let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut writes = self.writes.locked();
             writes.retain(|(at, _)| *at >= started);
             let newer: Vec<T> = writes.iter().map(|(_, w)| w.clone()).collect();
             overlay(&mut items, &newer, self.same);
@@ -200,7 +190,7 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
             fetched_at: Instant::now(),
             fetched_at_wall: jiff::Timestamp::now(),
         });
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
+        *self.current.writing() = Some(snapshot.clone());
         tracing::debug!(what = self.what, count = snapshot.items.len(), "refreshed");
         Ok(snapshot)
     }
@@ -216,10 +206,10 @@ mod tests {
     use super::*;
     use crate::megaport::models::CreateServiceKey;
     use crate::megaport::{ClientConfig, Credentials, Environment, MegaportClient};
-    use megaport_sim::{Scenario, quantumgpu};
+    use megaport_sim::{RunningSimulator, Scenario, quantumgpu};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_readers_share_one_fetch_per_period() {
+    /// The simulator with the QuantumGPU world, and a client configuration for its provider.
+    async fn provider() -> (RunningSimulator, ClientConfig) {
         let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -228,8 +218,13 @@ mod tests {
             quantumgpu::PROVIDER_ADMIN_ID,
             quantumgpu::PROVIDER_ADMIN_SECRET,
         );
-        let api: Arc<MegaportClient> =
-            Arc::new(MegaportClient::new(ClientConfig::new(env, creds)).unwrap());
+        (sim, ClientConfig::new(env, creds))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_readers_share_one_fetch_per_period() {
+        let (sim, config) = provider().await;
+        let api: Arc<MegaportClient> = Arc::new(MegaportClient::new(config).unwrap());
         let cache = Arc::new(ProductsCache::products(
             api.clone(),
             Duration::from_secs(60),
@@ -315,15 +310,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn callers_waiting_for_a_failed_fetch_share_its_error() {
-        let sim = megaport_sim::spawn(Scenario::quantumgpu(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let env = Environment::custom(&sim.base_url(), &sim.token_url()).unwrap();
-        let creds = Credentials::new(
-            quantumgpu::PROVIDER_ADMIN_ID,
-            quantumgpu::PROVIDER_ADMIN_SECRET,
-        );
-        let mut config = ClientConfig::new(env, creds);
+        let (sim, mut config) = provider().await;
         config.retry.max_retries = 0;
         let api: Arc<MegaportClient> = Arc::new(MegaportClient::new(config).unwrap());
         let control = sim.control();

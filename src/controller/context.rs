@@ -1,20 +1,18 @@
 //! What every reconcile gets: the Kubernetes client, the shared Megaport snapshots, the
-//! Megaport API, the ServiceKeyRequest store, the records this process wrote (newer than the
-//! store may be), the decision and on-ramp locks, one event recorder, the record seal, the
-//! tunables and the backoff.
+//! service keys port, the claim ledger, the decision and on-ramp locks, one event recorder, the
+//! record seal, the tunables and the backoff.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
-use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
 
 use super::backoff::Backoff;
 use super::cache::{KeysCache, ProductsCache};
-use crate::crd::ServiceKeyRequest;
+use super::ledger::Ledger;
 use crate::issuance::{Record, RecordSeal};
 use crate::megaport::{ProductsApi, ServiceKeysApi};
 
@@ -75,13 +73,10 @@ pub struct Context {
     pub keys: Arc<KeysCache>,
     /// The service keys port (for the calls that are not shared lists).
     pub api: Arc<dyn ServiceKeysApi>,
-    /// Every ServiceKeyRequest, as the controller's reflector sees them (each decoded on its
-    /// own: an unreadable one is an `Err` and still shows its metadata).
-    pub requests: Store<DeserializeGuard<ServiceKeyRequest>>,
+    /// What every ServiceKeyRequest holds, kept by the watch and this process's writes.
+    pub ledger: Ledger,
     /// Objects reported as unreadable: UID → generation.
     invalid: Mutex<HashMap<String, i64>>,
-    /// The latest records this process wrote per request UID (newer than the store may be).
-    records: Mutex<HashMap<String, Vec<Record>>>,
     /// Held while a request's on-ramps and VLANs are decided and claimed.
     pub(super) decisions: tokio::sync::Mutex<()>,
     /// Held per on-ramp while its keys are searched and created.
@@ -96,15 +91,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context over `client` and the Megaport `ports`; `requests` is the ServiceKeyRequest
-    /// store.
-    pub fn new(
-        client: Client,
-        ports: Ports,
-        settings: Settings,
-        seal: RecordSeal,
-        requests: Store<DeserializeGuard<ServiceKeyRequest>>,
-    ) -> Self {
+    /// A context over `client` and the Megaport `ports`, trusting records sealed with `seal`.
+    pub fn new(client: Client, ports: Ports, settings: Settings, seal: RecordSeal) -> Self {
         let reporter = Reporter {
             controller: "megaport-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -117,9 +105,8 @@ impl Context {
             )),
             keys: Arc::new(KeysCache::keys(ports.keys.clone(), settings.keys_refresh)),
             api: ports.keys,
-            requests,
+            ledger: Ledger::new(seal.clone()),
             invalid: Mutex::new(HashMap::new()),
-            records: Mutex::new(HashMap::new()),
             decisions: tokio::sync::Mutex::new(()),
             on_ramp_locks: Mutex::new(HashMap::new()),
             client,
@@ -136,59 +123,26 @@ impl Context {
         uid: &str,
         annotations: &std::collections::BTreeMap<String, String>,
     ) -> Result<Vec<Record>, String> {
-        match self.remembered(uid) {
+        match self.ledger.own_records(uid) {
             Some(records) => Ok(records),
             None => crate::issuance::sealed_records(annotations, uid, &self.seal),
         }
     }
 
-    /// The records this process last wrote for request `uid`, if any.
-    pub fn remembered(&self, uid: &str) -> Option<Vec<Record>> {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(uid)
-            .cloned()
-    }
-
-    /// Remembers the records just written for request `uid`.
-    pub fn remember(&self, uid: &str, records: Vec<Record>) {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uid.to_owned(), records);
-    }
-
-    /// Forgets a deleted request.
-    pub fn forget(&self, uid: &str) {
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(uid);
-    }
-
     /// Whether the unreadable object `uid` was reported at `generation` already.
     pub fn invalid_reported(&self, uid: &str, generation: i64) -> bool {
-        self.invalid
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(uid)
-            == Some(&generation)
+        self.invalid.locked().get(uid) == Some(&generation)
     }
 
     /// Remembers that the unreadable object `uid` was reported at `generation`.
     pub fn remember_invalid(&self, uid: &str, generation: i64) {
-        self.invalid
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uid.to_owned(), generation);
+        self.invalid.locked().insert(uid.to_owned(), generation);
     }
 
     /// The lock serialising key searches and creates on one on-ramp.
     pub fn on_ramp_lock(&self, product_uid: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.on_ramp_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .entry(product_uid.to_owned())
             .or_default()
             .clone()

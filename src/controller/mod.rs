@@ -12,18 +12,20 @@ pub mod cache;
 pub mod context;
 pub mod error;
 pub mod invalid;
+pub mod ledger;
 pub mod onramp_region;
 pub mod service_key_request;
 pub mod status;
 
 use std::sync::Arc;
 
+use futures::TryStreamExt;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 pub use context::{Context, Ports, Settings};
@@ -81,17 +83,19 @@ pub async fn run(
 
     // Each object is decoded on its own: one the operator cannot read is reported on itself
     // and never hides the others (a whole LIST failing to decode would stop every request).
-    let requests = Controller::new(
+    let ctx = Arc::new(Context::new(client.clone(), ports, settings.clone(), seal));
+    // One watch of the requests feeds the controller's store and the claim ledger.
+    let (store, writer) = reflector::store::<DeserializeGuard<ServiceKeyRequest>>();
+    let ledger_ctx = ctx.clone();
+    let stream = watcher::watcher(
         Api::<DeserializeGuard<ServiceKeyRequest>>::all(client.clone()),
         watcher::Config::default(),
-    );
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        ports,
-        settings.clone(),
-        seal,
-        requests.store(),
-    ));
+    )
+    .default_backoff()
+    .reflect(writer)
+    .inspect_ok(move |event| ledger_ctx.ledger.observe(event))
+    .touched_objects();
+    let requests = Controller::for_stream(stream, store);
     // Only the operator's own Secrets are watched; an edit or a deletion brings the request back.
     let own_secrets = watcher::Config::default().labels(&format!(
         "{}={}",

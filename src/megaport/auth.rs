@@ -7,6 +7,7 @@
 //! invalidates exactly the token that failed (by generation), so a burst of 401s from one stale
 //! token causes one refresh, not one per caller.
 
+use crate::sync::Locked;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -99,9 +100,7 @@ impl TokenSource {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.locked()
     }
 
     fn lookup(&self) -> Cache {
@@ -205,7 +204,7 @@ impl TokenSource {
             .await
             .map_err(|e| MegaportError::Transport {
                 endpoint: "POST /oauth2/token",
-                source: e.without_url(),
+                source: Box::new(e.without_url()),
             })?;
         let status = response.status().as_u16();
         let body = response
@@ -213,7 +212,7 @@ impl TokenSource {
             .await
             .map_err(|e| MegaportError::Transport {
                 endpoint: "POST /oauth2/token",
-                source: e.without_url(),
+                source: Box::new(e.without_url()),
             })?;
         let parsed: Option<TokenResponse> = serde_json::from_slice(&body).ok();
         if !(200..300).contains(&status) {

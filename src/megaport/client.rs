@@ -241,7 +241,7 @@ impl MegaportClient {
                         Some(delay) => Next::Retry(delay),
                         None => Next::Fail(MegaportError::Transport {
                             endpoint: call.endpoint,
-                            source: err.without_url(),
+                            source: Box::new(err.without_url()),
                         }),
                     }
                 }
@@ -341,7 +341,7 @@ impl MegaportClient {
             .await
             .map_err(|e| MegaportError::Transport {
                 endpoint: call.endpoint,
-                source: e.without_url(),
+                source: Box::new(e.without_url()),
             })?;
         let decode_err = |e: serde_json::Error| MegaportError::Decode {
             endpoint: call.endpoint,
@@ -363,7 +363,7 @@ impl MegaportClient {
 
 /// Builds the error for a non-success answer from its body: Megaport's envelope when it is
 /// one, else the raw text (bounded).
-fn api_error(
+pub(super) fn api_error(
     endpoint: &'static str,
     status: u16,
     body: &[u8],

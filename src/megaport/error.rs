@@ -124,9 +124,9 @@ pub enum MegaportError {
     Transport {
         /// Route template of the request.
         endpoint: &'static str,
-        /// The reqwest error, stripped of its URL.
+        /// What failed (the reqwest error, stripped of its URL).
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The response body did not match the expected shape.
     #[error("cannot decode the Megaport response of {endpoint}: {detail}")]

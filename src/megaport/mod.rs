@@ -11,6 +11,8 @@ mod auth;
 mod client;
 mod config;
 mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod models;
 mod ratelimit;
 

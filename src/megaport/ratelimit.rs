@@ -1,6 +1,7 @@
 //! The request budget shared by every caller of one client: a token bucket (governor) plus a
 //! global pause that a 429's `Retry-After` sets for everyone, not only for the caller that got it.
 
+use crate::sync::Locked;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -36,14 +37,14 @@ impl Limiter {
     /// Holds every caller back for `delay` (never shortens a longer pause already set).
     pub(crate) fn pause_for(&self, delay: Duration) {
         let until = Instant::now() + delay;
-        let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut paused = self.paused_until.locked();
         if paused.is_none_or(|current| current < until) {
             *paused = Some(until);
         }
     }
 
     fn pause_deadline(&self) -> Option<Instant> {
-        let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut paused = self.paused_until.locked();
         match *paused {
             Some(until) if until > Instant::now() => Some(until),
             _ => {

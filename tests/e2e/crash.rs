@@ -9,7 +9,7 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use megaport_operator::crd::service_key_request::{Phase, ServiceKeyRequest};
 use megaport_operator::delivery::fingerprint;
-use megaport_sim::{FaultSpec, Scenario, quantumgpu};
+use megaport_sim::{Scenario, quantumgpu};
 use serde_json::json;
 
 use crate::issuing::{keys_of, request, secret_data, wait_phase};
@@ -33,15 +33,7 @@ async fn crash_between_create_and_record_never_duplicates_and_nothing_leaks() {
 
     // The create is carried out, but its answer is held for a minute: the operator is killed
     // while it waits, before it can record anything.
-    control
-        .inject_fault(
-            &FaultSpec::lost_answer(60_000)
-                .method("POST")
-                .path("/v2/service/key")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    support::hold_next_create(&control).await;
     let (first_log, second_log) = (log_path("first"), log_path("second"));
     let mut first = OperatorProcess::start(&sim, &first_log);
     let created = api

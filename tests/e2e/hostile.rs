@@ -21,7 +21,7 @@ use megaport_operator::crd::service_key_request::{
     Phase, ServiceKeyRequest, ServiceKeyRequestSpec,
 };
 use megaport_operator::megaport::prelude::*;
-use megaport_sim::{FaultSpec, RunningSimulator, Scenario, quantumgpu};
+use megaport_sim::{RunningSimulator, Scenario, quantumgpu};
 use serde_json::{Value, json};
 
 use crate::issuing::{condition, keys_of, request, us_west, wait_phase};
@@ -1096,15 +1096,7 @@ async fn sigterm_with_the_apiserver_gone_stops_within_ten_seconds() {
     wait_phase(&api, "first", Phase::Issued).await;
 
     // A create that Megaport carries out but does not answer, then the apiserver goes away.
-    control
-        .inject_fault(
-            &FaultSpec::lost_answer(60_000)
-                .method("POST")
-                .path("/v2/service/key")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    support::hold_next_create(&control).await;
     api.create(
         &pp,
         &request(

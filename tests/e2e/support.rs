@@ -21,6 +21,7 @@ pub const FIELD_MANAGER: &str = "megaport-e2e";
 
 /// The identities `up.sh` creates, each with a kubeconfig in `KUBECONFIG_<NAME>`.
 /// (The role users serve the SavedConfiguration RBAC tests.)
+// The role users (TechAdmin .. FinanceContact) are for the SavedConfiguration RBAC tests to come.
 #[allow(dead_code)]
 #[derive(Clone, Copy, Debug)]
 pub enum Identity {
@@ -107,7 +108,6 @@ pub async fn install_crd(admin: &Client, crd: &CustomResourceDefinition) {
 }
 
 /// Every CRD under `crds/` (generated from the Rust types), installed and Established.
-#[allow(dead_code)]
 pub async fn install_project_crds(admin: &Client) -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
     let mut names = Vec::new();
@@ -182,7 +182,6 @@ impl Drop for TestNamespace {
 
 /// Applies every document of a YAML file (paths relative to the repository) with server-side
 /// apply as the admin, e.g. `deploy/rbac.yaml`.
-#[allow(dead_code)]
 pub async fn apply_file(admin: &Client, relative: &str) {
     use kube::api::DynamicObject;
     use kube::discovery::{ApiResource, Discovery, Scope};
@@ -222,7 +221,6 @@ pub async fn apply_file(admin: &Client, relative: &str) {
 
 /// The message of an admission rejection (HTTP 422); panics when the call was admitted or
 /// failed otherwise.
-#[allow(dead_code)]
 pub fn rejected<T>(result: Result<T, kube::Error>) -> String {
     match result {
         Ok(_) => panic!("the object was admitted"),
@@ -236,7 +234,6 @@ pub fn rejected<T>(result: Result<T, kube::Error>) -> String {
 
 /// Installs the CRDs and `deploy/rbac.yaml` and waits until the operator's identity may list
 /// what its controllers watch (RBAC bindings take effect asynchronously).
-#[allow(dead_code)]
 pub async fn grant_operator_role(admin: &Client) {
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::ListParams;
@@ -265,7 +262,6 @@ pub async fn grant_operator_role(admin: &Client) {
 }
 
 /// A Megaport client for one of the simulator's API keys.
-#[allow(dead_code)]
 pub fn megaport_client(
     sim: &megaport_sim::RunningSimulator,
     id: &str,
@@ -279,7 +275,6 @@ pub fn megaport_client(
 
 /// The simulator with the QuantumGPU world and the controllers running in-process as the
 /// operator's ServiceAccount identity (bound only to `deploy/rbac.yaml`). Stops with the test.
-#[allow(dead_code)]
 pub struct Operator {
     /// The Megaport simulator the operator talks to.
     pub sim: megaport_sim::RunningSimulator,
@@ -287,7 +282,6 @@ pub struct Operator {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-#[allow(dead_code)]
 impl Operator {
     /// Grants the role, starts the simulator and the controllers with `settings`.
     pub async fn start(admin: &Client, settings: megaport_operator::controller::Settings) -> Self {
@@ -366,7 +360,6 @@ impl Operator {
 }
 
 /// Deletes every ServiceKeyRequest in `namespace` and waits until they are gone.
-#[allow(dead_code)]
 pub async fn delete_requests(admin: &Client, namespace: &str) {
     use kube::api::ListParams;
     use megaport_operator::crd::ServiceKeyRequest;
@@ -397,7 +390,6 @@ pub struct OperatorProcess {
     pub log: std::path::PathBuf,
 }
 
-#[allow(dead_code)]
 impl OperatorProcess {
     /// Starts it as the operator's identity against `sim`, logging to `log`.
     pub fn start(sim: &megaport_sim::RunningSimulator, log: &std::path::Path) -> Self {
@@ -482,7 +474,6 @@ pub fn log_path(name: &str) -> std::path::PathBuf {
 }
 
 /// Conditions by their type's name, as a user reads them in `kubectl get -o yaml`.
-#[allow(dead_code)]
 pub mod named_conditions {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
@@ -495,4 +486,18 @@ pub mod named_conditions {
     pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
         find(conditions, type_).is_some_and(|c| c.status == "True")
     }
+}
+
+/// Makes the simulator carry out the next key create and hold its answer for a minute (then
+/// drop the connection): an operator waiting on it knows nothing of the key it made.
+pub async fn hold_next_create(control: &megaport_sim::SimControl) {
+    control
+        .inject_fault(
+            &megaport_sim::FaultSpec::lost_answer(60_000)
+                .method("POST")
+                .path("/v2/service/key")
+                .times(1),
+        )
+        .await
+        .unwrap();
 }

@@ -16,11 +16,13 @@
 //! - [`calllog`]: call log and counters (secrets redacted).
 //! - [`control`]: the `/_sim/` routes and the [`SimControl`] client.
 //! - [`server`]: the hyper accept loop and the front service.
+//! - [`inprocess`]: the same service without a network, for fakes in tests.
 
 pub mod api;
 pub mod calllog;
 pub mod control;
 pub mod faults;
+pub mod inprocess;
 pub mod json;
 pub mod orders;
 pub mod requests;
@@ -37,6 +39,7 @@ use tokio::task::JoinHandle;
 pub use calllog::CallRecord;
 pub use control::SimControl;
 pub use faults::{FaultKind, FaultSpec};
+pub use inprocess::InProcess;
 pub use scenario::Scenario;
 
 /// Arguments of `megaport-sim`.

@@ -13,7 +13,7 @@ use super::requests::{EndOrder, OrderItem, VxcOrder};
 use super::scenario::Tag;
 use super::state::{
     ApiError, Approval, Caller, Product, ProductKind, VxcEnd, VxcInfo, World, check_speed,
-    check_term, check_vlan, key_usable, mve_speed, require_write, status,
+    check_term, check_vlan, key_usable, mve_speed, require_write,
 };
 
 /// The price part of a validate answer.
@@ -634,35 +634,10 @@ fn new_product(
     fill: impl FnOnce(&mut Product),
 ) -> Product {
     let mut p = Product {
-        uid,
-        id,
-        name,
-        kind,
-        company_uid: company.to_string(),
-        status: status::DEPLOYABLE.into(),
-        speed: 0,
-        max_vxc_speed: None,
-        location_id: None,
-        diversity_zone: None,
-        vxc_permitted: true,
-        vxc_auto_approval: false,
-        marketplace_visibility: false,
-        cost_centre: String::new(),
         term,
         create_date: now,
-        live_date: None,
-        terminate_date: None,
-        contract_start: None,
-        contract_end: None,
-        tags: Vec::new(),
-        previous_status: None,
         provisioning_since: Some(now),
-        aggregation_id: None,
-        lag_primary: false,
-        mcr_asn: None,
-        mve_size: None,
-        mve_vendor: None,
-        vxc: None,
+        ..Product::blank(uid, id, name, kind, company.to_string())
     };
     fill(&mut p);
     p
@@ -673,6 +648,7 @@ mod tests {
     use super::*;
     use crate::requests::{KeyCreate, OrderConfig};
     use crate::scenario::Scenario;
+    use crate::state::status;
 
     const LA1: &str = "1c2f0e00-9b1a-4e3d-8f00-0a1b2c3d0001";
     const ACME_LAX: &str = "2d3e4f00-7a6b-4c5d-9e00-1f2a3b4c0001";

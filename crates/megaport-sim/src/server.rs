@@ -228,13 +228,40 @@ async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             &bytes,
         ));
     }
-    let method = parts.method.as_str().to_string();
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(resp) => return Ok(resp),
+    };
+    respond(
+        &shared,
+        &parts.method,
+        &raw_path,
+        raw_query.as_deref(),
+        &parts.headers,
+        bytes,
+    )
+    .await
+}
+
+/// Answers one API request (not a `/_sim/` control) as the server does, whatever carried it:
+/// counters, faults, call log, dispatch. `Err` means the connection is dropped.
+pub async fn respond(
+    shared: &Shared,
+    http_method: &axum::http::Method,
+    raw_path: &str,
+    raw_query: Option<&str>,
+    headers: &axum::http::HeaderMap,
+    bytes: Bytes,
+) -> Result<Response<Body>, Dropped> {
+    let raw_path = raw_path.to_owned();
+    let raw_query = raw_query.map(str::to_owned);
+    let method = http_method.as_str().to_string();
     let (path, query) = normalise(&raw_path, raw_query.as_deref());
     let route = api::find_route(&method, &path);
     if let Ok(r) = &route {
         shared.log().count(format!("{method} {}", r.template));
     }
-    let client_id = client_id_of(&shared, &parts.headers);
+    let client_id = client_id_of(shared, headers);
     let fault = shared
         .faults()
         .take(&method, &[&path, &raw_path], rand::random::<f64>());
@@ -270,23 +297,16 @@ async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             }
         }
     }
-    let bytes = match read_body(body).await {
-        Ok(b) => b,
-        Err(resp) => {
-            record(resp.status().as_u16());
-            return Ok(resp);
-        }
-    };
     let resp = match &route {
         Ok(r) => {
             let req = ApiRequest {
-                method: &parts.method,
+                method: http_method,
                 path: &path,
                 query: query.as_deref(),
-                headers: &parts.headers,
+                headers,
                 body: bytes,
             };
-            api::dispatch(&shared, r, &req)
+            api::dispatch(shared, r, &req)
         }
         Err(true) => api::error(&ApiError::new(
             405,

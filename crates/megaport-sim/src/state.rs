@@ -288,6 +288,48 @@ pub struct Product {
 }
 
 impl Product {
+    /// A product with nothing set but who and what it is: DEPLOYABLE, no speed, location, zone,
+    /// dates, tags or VXC data; VXCs permitted. Callers set the rest with struct update syntax.
+    pub fn blank(
+        uid: String,
+        id: i64,
+        name: String,
+        kind: ProductKind,
+        company_uid: String,
+    ) -> Self {
+        Self {
+            uid,
+            id,
+            name,
+            kind,
+            company_uid,
+            status: status::DEPLOYABLE.into(),
+            speed: 0,
+            max_vxc_speed: None,
+            location_id: None,
+            diversity_zone: None,
+            vxc_permitted: true,
+            vxc_auto_approval: false,
+            marketplace_visibility: false,
+            cost_centre: String::new(),
+            term: 1,
+            create_date: 0,
+            live_date: None,
+            terminate_date: None,
+            contract_start: None,
+            contract_end: None,
+            tags: Vec::new(),
+            previous_status: None,
+            provisioning_since: None,
+            aggregation_id: None,
+            lag_primary: false,
+            mcr_asn: None,
+            mve_size: None,
+            mve_vendor: None,
+            vxc: None,
+        }
+    }
+
     /// The fastest VXC this product accepts: the lower of `maxVxcSpeed` and the port speed
     /// (MVEs have no speed: their `maxVxcSpeed`, else 10 Gbps).
     pub fn vxc_speed_limit(&self) -> u32 {
@@ -533,11 +575,6 @@ impl World {
                 _ => None,
             });
             w.products.push(Product {
-                uid: p.uid.clone(),
-                id,
-                name: p.name.clone(),
-                kind,
-                company_uid: p.company.clone(),
                 status: p.status.clone(),
                 speed: p.speed.unwrap_or(0),
                 max_vxc_speed,
@@ -555,17 +592,13 @@ impl World {
                 contract_start: live,
                 contract_end: live.map(|l| l + i64::from(p.term) * MONTH_MS),
                 tags: p.tags.clone(),
-                previous_status: None,
-                provisioning_since: None,
-                aggregation_id: None,
-                lag_primary: false,
                 mcr_asn: match kind {
                     ProductKind::Mcr => Some(p.mcr_asn.unwrap_or(133_937)),
                     _ => None,
                 },
                 mve_size: p.mve_size.clone(),
                 mve_vendor: p.mve_vendor.clone(),
-                vxc: None,
+                ..Product::blank(p.uid.clone(), id, p.name.clone(), kind, p.company.clone())
             });
         }
         for v in &s.vxcs {
@@ -586,20 +619,8 @@ impl World {
                 message: "Awaiting approval by the B-End owner".into(),
             });
             w.products.push(Product {
-                uid: v.uid.clone(),
-                id,
-                name: v.name.clone(),
-                kind: ProductKind::Vxc,
-                company_uid,
                 status: v.status.clone(),
                 speed: v.rate_limit,
-                max_vxc_speed: None,
-                location_id: None,
-                diversity_zone: None,
-                vxc_permitted: true,
-                vxc_auto_approval: false,
-                marketplace_visibility: false,
-                cost_centre: String::new(),
                 term: v.term,
                 create_date: create,
                 live_date: live,
@@ -608,13 +629,6 @@ impl World {
                 contract_start: live,
                 contract_end: live.map(|l| l + i64::from(v.term) * MONTH_MS),
                 tags: v.tags.clone(),
-                previous_status: None,
-                provisioning_since: None,
-                aggregation_id: None,
-                lag_primary: false,
-                mcr_asn: None,
-                mve_size: None,
-                mve_vendor: None,
                 vxc: Some(VxcInfo {
                     a: VxcEnd {
                         product_uid: v.a_end.product_uid.clone(),
@@ -629,6 +643,13 @@ impl World {
                     approval,
                     shutdown: false,
                 }),
+                ..Product::blank(
+                    v.uid.clone(),
+                    id,
+                    v.name.clone(),
+                    ProductKind::Vxc,
+                    company_uid,
+                )
             });
         }
         for k in &s.service_keys {

@@ -59,7 +59,7 @@ pub async fn save_records(
     )
     .await
     .map_err(|e| Error::kube(Step::SaveRecords, e))?;
-    ctx.remember(&req.uid, records.to_vec());
+    ctx.ledger.wrote(&req.uid, records);
     Ok(())
 }
 

@@ -19,6 +19,8 @@ mod claims;
 mod execute;
 mod observe;
 pub mod secret;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -297,12 +299,12 @@ async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error
             ACTION,
         )
         .await;
-        ctx.forget(&uid);
+        ctx.ledger.forget(&uid);
         return Ok(Action::await_change());
     }
     let policy = obj.spec.deletion_policy.unwrap_or_default();
     if policy == DeletionPolicy::Retain {
-        ctx.forget(&uid);
+        ctx.ledger.forget(&uid);
         return Ok(Action::await_change());
     }
     // The request's keys: those carrying its marker, and those its trusted records name. One
@@ -331,7 +333,7 @@ async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error
         }
     };
     tracing::info!(deactivated, "deactivated keys of a deleted request");
-    ctx.forget(&uid);
+    ctx.ledger.forget(&uid);
     Ok(Action::await_change())
 }
 

@@ -1,0 +1,391 @@
+//! Reconcile tests: the whole ServiceKeyRequest reconcile over the in-process Megaport fake
+//! (the simulator's world, no HTTP) and a mock apiserver (tower-test) that answers like one and
+//! records every Kubernetes call, so each main path's calls are pinned.
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use kube::Client;
+use kube::client::Body;
+use kube::core::DeserializeGuard;
+use megaport_sim::{FaultSpec, quantumgpu};
+use serde_json::{Value, json};
+
+use super::{FINALIZER, reconcile};
+use crate::controller::{Context, Ports, Settings};
+use crate::crd::ServiceKeyRequest;
+use crate::issuance::RecordSeal;
+use crate::megaport::fake::FakeMegaport;
+use crate::megaport::prelude::*;
+
+const NS: &str = "tenant";
+const UID: &str = "0b9f6c1e-52a4-4f0e-8e43-7d2a6c1b9e10";
+
+/// One Kubernetes call as the mock apiserver saw it.
+#[derive(Clone, Debug)]
+struct Call {
+    method: String,
+    path: String,
+    query: String,
+    body: Value,
+}
+
+impl Call {
+    fn short(&self) -> String {
+        let dry = if self.query.contains("dryRun") {
+            " (dry run)"
+        } else {
+            ""
+        };
+        let tail = self.path.rsplit('/').take(2).collect::<Vec<_>>();
+        format!("{} {}/{}{dry}", self.method, tail[1], tail[0])
+    }
+}
+
+/// What the mock apiserver holds: the request and its Secret.
+#[derive(Clone, Default)]
+struct ApiState {
+    request: Value,
+    secret: Option<Value>,
+}
+
+fn respond(status: u16, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string().into_bytes()));
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    response
+}
+
+fn not_found() -> Response<Body> {
+    respond(
+        404,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
+    )
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Answers one call like an apiserver would for this test's objects.
+fn answer(state: &mut ApiState, call: &Call) -> Response<Body> {
+    let secrets = format!("/api/v1/namespaces/{NS}/secrets");
+    let requests = format!("/apis/megaport.onramp.dev/v1alpha1/namespaces/{NS}/servicekeyrequests");
+    match (call.method.as_str(), call.path.as_str()) {
+        ("GET", p) if p.starts_with(&secrets) => state
+            .secret
+            .as_ref()
+            .map_or_else(not_found, |s| respond(200, s)),
+        ("POST", p) if p == secrets => {
+            if !call.query.contains("dryRun") {
+                state.secret = Some(call.body.clone());
+            }
+            respond(201, &call.body)
+        }
+        ("PATCH", p) if p.starts_with(&secrets) => {
+            state.secret = Some(call.body.clone());
+            respond(200, &call.body)
+        }
+        ("PATCH", p) if p.starts_with(&requests) && p.ends_with("/status") => {
+            merge(&mut state.request, &json!({"status": call.body["status"]}));
+            respond(200, &state.request)
+        }
+        ("PATCH", p) if p.starts_with(&requests) => {
+            if let Some(ops) = call.body.as_array() {
+                // A JSON patch: the finalizer helper removing its finalizer.
+                if ops.iter().any(|op| op["op"] == "remove") {
+                    state.request["metadata"]["finalizers"] = json!([]);
+                }
+            } else {
+                merge(&mut state.request, &call.body);
+            }
+            respond(200, &state.request)
+        }
+        ("POST", p) if p.contains("/events") => respond(201, &call.body),
+        _ => not_found(),
+    }
+}
+
+/// Runs one reconcile of `request` (with `secret` present, if any) against `fake`; returns
+/// the calls the apiserver saw, its state after, and the reconcile's result.
+async fn run(
+    fake: &FakeMegaport,
+    request: Value,
+    secret: Option<Value>,
+) -> (
+    Vec<Call>,
+    ApiState,
+    Result<kube::runtime::controller::Action, crate::controller::Error>,
+) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, NS);
+    let state = ApiState {
+        request: request.clone(),
+        secret,
+    };
+    let server = tokio::spawn(async move {
+        let mut state = state;
+        let mut calls = Vec::new();
+        while let Some((req, send)) = handle.next_request().await {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect_bytes().await.unwrap_or_default();
+            let call = Call {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            send.send_response(answer(&mut state, &call));
+            calls.push(call);
+        }
+        (calls, state)
+    });
+    let ctx = Arc::new(Context::new(
+        client,
+        Ports::of(Arc::new(fake.clone())),
+        Settings::default(),
+        RecordSeal::new([7; 32]),
+    ));
+    let obj: ServiceKeyRequest = serde_json::from_value(request).unwrap_or_else(|e| panic!("{e}"));
+    let result = reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx).await;
+    let (calls, state) = server.await.unwrap_or_default();
+    (calls, state, result)
+}
+
+fn request(spec: Value) -> Value {
+    json!({
+        "apiVersion": "megaport.onramp.dev/v1alpha1", "kind": "ServiceKeyRequest",
+        "metadata": {"name": "customer-1", "namespace": NS, "uid": UID, "generation": 1,
+                     "resourceVersion": "1", "finalizers": [FINALIZER]},
+        "spec": spec,
+    })
+}
+
+fn on_ramp_spec() -> Value {
+    json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_CS1_RED}, "maxSpeedMbps": 100, "vlan": 150})
+}
+
+fn shorts(calls: &[Call]) -> Vec<String> {
+    calls.iter().map(Call::short).collect()
+}
+
+fn condition<'a>(state: &'a ApiState, type_: &str) -> Option<&'a Value> {
+    state.request["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+#[tokio::test]
+async fn a_first_reconcile_plans_issues_once_and_delivers() {
+    let fake = FakeMegaport::quantumgpu();
+    let (calls, state, result) = run(&fake, request(on_ramp_spec()), None).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        shorts(&calls),
+        [
+            "GET secrets/customer-1",
+            "POST tenant/secrets (dry run)",
+            "PATCH servicekeyrequests/customer-1",
+            "PATCH servicekeyrequests/customer-1",
+            "GET secrets/customer-1",
+            "POST tenant/secrets",
+            "PATCH customer-1/status",
+            "POST tenant/events",
+        ],
+        "check the Secret, record the plan, record the key, deliver, report, announce"
+    );
+    assert_eq!(fake.sim.counter("POST /v2/service/key"), 1);
+    let key = fake
+        .list_service_keys_for_product(quantumgpu::PORT_LAX_CS1_RED)
+        .await
+        .unwrap_or_default();
+    let secret = state.secret.unwrap_or_default();
+    assert_eq!(
+        secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "megaport-operator"
+    );
+    assert!(secret["data"]["serviceKey"].is_string());
+    assert_eq!(key.len(), 1);
+    assert_eq!(key[0].vlan, Some(150));
+    assert_eq!(state.request["status"]["phase"], "Issued");
+    assert!(state.request["metadata"]["annotations"]["megaport.onramp.dev/keys-seal"].is_string());
+    let status = calls
+        .iter()
+        .find(|c| c.path.ends_with("/status"))
+        .map(|c| c.query.clone());
+    assert!(
+        status.is_some_and(
+            |q| q.contains("fieldManager=megaport-operator") && q.contains("force=true")
+        ),
+        "status is written by server-side apply as the operator"
+    );
+}
+
+#[tokio::test]
+async fn a_steady_request_reads_its_secret_and_writes_nothing() {
+    let fake = FakeMegaport::quantumgpu();
+    let (_, first, _) = run(&fake, request(on_ramp_spec()), None).await;
+    let (calls, _, result) = run(&fake, first.request.clone(), first.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        shorts(&calls),
+        ["GET secrets/customer-1"],
+        "no write when nothing changed"
+    );
+    assert_eq!(fake.sim.counter("POST /v2/service/key"), 1, "no second key");
+    assert_eq!(fake.sim.counter("PUT /v2/service/key"), 0);
+}
+
+#[tokio::test]
+async fn a_foreign_secret_gets_no_key_and_a_stalled_request() {
+    let fake = FakeMegaport::quantumgpu();
+    let foreign = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "customer-1", "namespace": NS, "resourceVersion": "5"}, "data": {"mine": "eA=="}});
+    let (calls, state, result) = run(&fake, request(on_ramp_spec()), Some(foreign.clone())).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        fake.sim.counter("POST /v2/service/key"),
+        0,
+        "a key for a request that cannot receive it"
+    );
+    assert_eq!(
+        state.secret,
+        Some(foreign),
+        "the foreign Secret is untouched"
+    );
+    assert!(
+        !shorts(&calls)
+            .iter()
+            .any(|c| c.starts_with("POST tenant/secrets"))
+    );
+    let ready = condition(&state, "Ready").cloned().unwrap_or_default();
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("SecretConflict"))
+    );
+    assert_eq!(
+        condition(&state, "Stalled").map(|c| c["status"].clone()),
+        Some(json!("True"))
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_without_any_megaport_call() {
+    let fake = FakeMegaport::quantumgpu();
+    let spec = json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_CS1_RED}, "secret": {"name": "Bad_Name!"}});
+    let (calls, state, result) = run(&fake, request(spec), None).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        shorts(&calls),
+        ["PATCH customer-1/status", "POST tenant/events"]
+    );
+    assert_eq!(
+        fake.sim.counter("GET /v2/products") + fake.sim.counter("GET /v2/service/key"),
+        0
+    );
+    let ready = condition(&state, "Ready").cloned().unwrap_or_default();
+    assert_eq!(ready["reason"], "InvalidSpec");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("secret.name")
+    );
+}
+
+#[tokio::test]
+async fn megaport_down_is_reported_in_status_and_retried() {
+    let fake = FakeMegaport::quantumgpu();
+    fake.sim
+        .inject_fault(FaultSpec::status(503).path("/v2/products"))
+        .unwrap_or_default();
+    let (calls, state, result) = run(&fake, request(on_ramp_spec()), None).await;
+    assert!(result.is_err(), "the error goes to the retry policy");
+    assert_eq!(
+        shorts(&calls),
+        ["PATCH customer-1/status", "POST tenant/events"]
+    );
+    let reconciling = condition(&state, "Reconciling")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(reconciling["reason"], "MegaportUnavailable");
+    assert!(
+        reconciling["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("503")
+    );
+    assert_eq!(
+        condition(&state, "Ready").map(|c| c["status"].clone()),
+        Some(json!("False"))
+    );
+}
+
+#[tokio::test]
+async fn deletion_deactivates_the_key_and_lets_the_finalizer_go() {
+    let fake = FakeMegaport::quantumgpu();
+    let (_, first, _) = run(&fake, request(on_ramp_spec()), None).await;
+    let mut deleting = first.request.clone();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
+    let (calls, state, result) = run(&fake, deleting, first.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        shorts(&calls),
+        ["PATCH servicekeyrequests/customer-1"],
+        "only the finalizer"
+    );
+    assert_eq!(state.request["metadata"]["finalizers"], json!([]));
+    let keys = fake.list_service_keys().await.unwrap_or_default();
+    let ours: Vec<_> = keys.iter().filter(|k| k.vlan == Some(150)).collect();
+    assert_eq!(ours.len(), 1);
+    assert!(!ours[0].active, "deactivated");
+    assert_eq!(ours[0].max_speed, Some(100), "every other field kept");
+}
+
+#[tokio::test]
+async fn a_lost_create_answer_is_adopted_on_the_next_reconcile() {
+    let fake = FakeMegaport::quantumgpu();
+    // Megaport creates the key, and the answer never arrives.
+    fake.sim
+        .inject_fault(
+            FaultSpec::lost_answer(0)
+                .method("POST")
+                .path("/v2/service/key")
+                .times(1),
+        )
+        .unwrap_or_default();
+    let (_, first, result) = run(&fake, request(on_ramp_spec()), None).await;
+    assert!(
+        result.is_err(),
+        "an unknown outcome is an error of its step"
+    );
+    assert_eq!(fake.sim.counter("POST /v2/service/key"), 1);
+    let (_, second, result) = run(&fake, first.request.clone(), first.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(second.request["status"]["phase"], "Issued");
+    assert_eq!(
+        fake.sim.counter("POST /v2/service/key"),
+        1,
+        "adopted by its marker, not created again"
+    );
+    let keys = fake
+        .list_service_keys_for_product(quantumgpu::PORT_LAX_CS1_RED)
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        keys.iter().filter(|k| k.vlan == Some(150)).count(),
+        1,
+        "exactly one key"
+    );
+}
