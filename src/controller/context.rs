@@ -1,6 +1,7 @@
-//! What every reconcile gets: the Kubernetes client, the shared Megaport snapshots, the
-//! service keys port, the claim ledger, the decision and on-ramp locks, one event recorder, the
-//! record seal, the tunables and the backoff.
+//! The controllers' contexts: [`Shared`] (the client, the products snapshot, one recorder, the
+//! tunables, the backoff), which is the OnRampRegion controller's, and [`Context`], the
+//! ServiceKeyRequest controller's: what is shared plus the keys snapshot and port, the claim
+//! ledger, the decision and on-ramp locks and the record seal.
 
 use crate::sync::Locked;
 use std::collections::HashMap;
@@ -63,57 +64,117 @@ impl Ports {
     }
 }
 
-/// What every reconcile gets.
-pub struct Context {
+/// What both controllers share: the client, the products snapshot, one recorder, the tunables,
+/// the unreadable-object memo and the backoff. The OnRampRegion controller's context.
+pub struct Shared {
     /// Kubernetes client (the operator's identity).
     pub client: Client,
     /// The shared products snapshot.
     pub products: Arc<ProductsCache>,
-    /// The shared service keys snapshot.
-    pub keys: Arc<KeysCache>,
-    /// The service keys port (for the calls that are not shared lists).
-    pub api: Arc<dyn ServiceKeysApi>,
-    /// What every ServiceKeyRequest holds, kept by the watch and this process's writes.
-    pub ledger: Ledger,
-    /// Objects reported as unreadable: UID → generation.
-    invalid: Mutex<HashMap<String, i64>>,
-    /// Held while a request's on-ramps and VLANs are decided and claimed.
-    pub(super) decisions: tokio::sync::Mutex<()>,
-    /// Held per on-ramp while its keys are searched and created.
-    on_ramp_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// One recorder for the process (it folds repeats into series).
     pub recorder: Recorder,
     /// Tunables.
     pub settings: Settings,
-    /// Seals the key records the operator writes, and tells them from anyone else's.
-    pub seal: RecordSeal,
+    /// Objects reported as unreadable: UID → generation.
+    invalid: Mutex<HashMap<String, i64>>,
     pub(super) backoff: Backoff,
 }
 
-impl Context {
-    /// A context over `client` and the Megaport `ports`, trusting records sealed with `seal`.
-    pub fn new(client: Client, ports: Ports, settings: Settings, seal: RecordSeal) -> Self {
+impl Shared {
+    /// What the controllers share, over `client` and the products port.
+    pub fn new(client: Client, products: Arc<dyn ProductsApi>, settings: Settings) -> Self {
         let reporter = Reporter {
             controller: "megaport-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
-            products: Arc::new(ProductsCache::products(
-                ports.products,
-                settings.products_refresh,
-            )),
-            keys: Arc::new(KeysCache::keys(ports.keys.clone(), settings.keys_refresh)),
-            api: ports.keys,
-            ledger: Ledger::new(seal.clone()),
+            products: Arc::new(ProductsCache::products(products, settings.products_refresh)),
             invalid: Mutex::new(HashMap::new()),
-            decisions: tokio::sync::Mutex::new(()),
-            on_ramp_locks: Mutex::new(HashMap::new()),
             client,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
             settings,
-            seal,
         }
+    }
+
+    /// Whether the unreadable object `uid` was reported at `generation` already.
+    pub fn invalid_reported(&self, uid: &str, generation: i64) -> bool {
+        self.invalid.locked().get(uid) == Some(&generation)
+    }
+
+    /// Remembers that the unreadable object `uid` was reported at `generation`.
+    pub fn remember_invalid(&self, uid: &str, generation: i64) {
+        self.invalid.locked().insert(uid.to_owned(), generation);
+    }
+}
+
+/// Gives a controller's context access to what is shared (for the retry policy and the
+/// shared writers).
+impl AsRef<Shared> for Shared {
+    fn as_ref(&self) -> &Shared {
+        self
+    }
+}
+
+/// The ServiceKeyRequest controller's context: what is shared, plus the service keys snapshot
+/// and port, the claim ledger, the decision and on-ramp locks and the record seal.
+pub struct Context {
+    /// What both controllers share.
+    pub shared: Arc<Shared>,
+    /// The shared service keys snapshot.
+    pub keys: Arc<KeysCache>,
+    /// The service keys port (for the calls that are not shared lists).
+    pub api: Arc<dyn ServiceKeysApi>,
+    /// What every ServiceKeyRequest holds, kept by the watch and this process's writes.
+    pub ledger: Ledger,
+    /// Held while a request's on-ramps and VLANs are decided and claimed.
+    pub(super) decisions: tokio::sync::Mutex<()>,
+    /// Held per on-ramp while its keys are searched and created.
+    on_ramp_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Seals the key records the operator writes, and tells them from anyone else's.
+    pub seal: RecordSeal,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl AsRef<Shared> for Context {
+    fn as_ref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Context {
+    /// The ServiceKeyRequest context over `shared` and the service keys port, trusting records
+    /// sealed with `seal`.
+    pub fn for_requests(
+        shared: Arc<Shared>,
+        keys: Arc<dyn ServiceKeysApi>,
+        seal: RecordSeal,
+    ) -> Self {
+        Self {
+            keys: Arc::new(KeysCache::keys(keys.clone(), shared.settings.keys_refresh)),
+            api: keys,
+            ledger: Ledger::new(seal.clone()),
+            decisions: tokio::sync::Mutex::new(()),
+            on_ramp_locks: Mutex::new(HashMap::new()),
+            seal,
+            shared,
+        }
+    }
+
+    /// Both contexts over `client` and the Megaport `ports` (tests build the requests' one
+    /// like this).
+    pub fn new(client: Client, ports: Ports, settings: Settings, seal: RecordSeal) -> Self {
+        Self::for_requests(
+            Arc::new(Shared::new(client, ports.products, settings)),
+            ports.keys,
+            seal,
+        )
     }
 
     /// Request `uid`'s records: this process's last write, else `annotations` when sealed by
@@ -127,16 +188,6 @@ impl Context {
             Some(records) => Ok(records),
             None => crate::issuance::sealed_records(annotations, uid, &self.seal),
         }
-    }
-
-    /// Whether the unreadable object `uid` was reported at `generation` already.
-    pub fn invalid_reported(&self, uid: &str, generation: i64) -> bool {
-        self.invalid.locked().get(uid) == Some(&generation)
-    }
-
-    /// Remembers that the unreadable object `uid` was reported at `generation`.
-    pub fn remember_invalid(&self, uid: &str, generation: i64) {
-        self.invalid.locked().insert(uid.to_owned(), generation);
     }
 
     /// The lock serialising key searches and creates on one on-ramp.

@@ -14,7 +14,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource};
 use serde_json::json;
 
-use super::{Context, Error, Step};
+use super::{Error, Shared, Step};
 use crate::crd::conditions::{self, ConditionType, Desired, Reason};
 use crate::issuance::ABANDON_ANNOTATION;
 
@@ -24,7 +24,7 @@ const MAX_ERROR: usize = 300;
 /// Reports `invalid` (an object of kind `K` that does not decode) on the object, once per
 /// generation; removes `finalizer` from a deleted one that carries the abandon annotation.
 pub async fn report<K>(
-    ctx: &Context,
+    ctx: &Shared,
     invalid: &InvalidObject,
     finalizer: &str,
 ) -> Result<Action, Error>
@@ -96,7 +96,7 @@ where
 }
 
 /// One Warning event on the unreadable object.
-async fn announce(ctx: &Context, resource: &ApiResource, invalid: &InvalidObject, message: &str) {
+async fn announce(ctx: &Shared, resource: &ApiResource, invalid: &InvalidObject, message: &str) {
     let meta = &invalid.metadata;
     let reference = ObjectReference {
         api_version: Some(resource.api_version.clone()),

@@ -1,8 +1,10 @@
-//! The controllers and their wiring: [`run`] starts the OnRampRegion and ServiceKeyRequest
-//! controllers on one [`Context`] (the shared Megaport snapshots, one recorder, the record seal,
-//! per-object backoff) until shutdown.
+//! The controllers and their wiring: [`run`] starts the OnRampRegion controller on the
+//! [`Shared`] context (client, products snapshot, recorder, tunables, backoff) and the
+//! ServiceKeyRequest controller on its own [`Context`] (what is shared, plus the keys snapshot,
+//! the claim ledger fed by the same watch as its store, the locks and the record seal), until
+//! shutdown.
 //!
-//! - [`context`]: what every reconcile gets; [`error`]: the failed step; [`backoff`].
+//! - [`context`]: the contexts; [`error`]: the failed step; [`backoff`].
 //! - [`status`]: the one status writer (server-side apply, Ready-transition events, failures).
 //! - [`cache`]: the shared Megaport lists; [`invalid`]: objects that do not decode.
 //! - [`onramp_region`], [`service_key_request`]: the controllers.
@@ -28,7 +30,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-pub use context::{Context, Ports, Settings};
+pub use context::{Context, Ports, Settings, Shared};
 pub use error::{Error, Step};
 
 use crate::crd::{OnRampRegion, ServiceKeyRequest};
@@ -38,8 +40,8 @@ fn backoff_key<K: Resource>(obj: &K) -> String {
     obj.meta().uid.clone().unwrap_or_else(|| obj.name_any())
 }
 
-fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff.next(&backoff_key(obj.as_ref()));
+fn error_policy<K: Resource, C: AsRef<Shared>>(obj: Arc<K>, err: &Error, ctx: Arc<C>) -> Action {
+    let delay = (*ctx).as_ref().backoff.next(&backoff_key(obj.as_ref()));
     tracing::warn!(
         object = %obj.name_any(),
         category = err.category(),
@@ -51,20 +53,21 @@ fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Act
 }
 
 /// Runs `reconcile` and resets the object's backoff when it succeeds.
-async fn with_backoff_reset<K, F, Fut>(
+async fn with_backoff_reset<K, C, F, Fut>(
     obj: Arc<K>,
-    ctx: Arc<Context>,
+    ctx: Arc<C>,
     reconcile: F,
 ) -> Result<Action, Error>
 where
     K: Resource,
-    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    C: AsRef<Shared>,
+    F: FnOnce(Arc<K>, Arc<C>) -> Fut,
     Fut: std::future::Future<Output = Result<Action, Error>>,
 {
     let key = backoff_key(obj.as_ref());
     let result = reconcile(obj, ctx.clone()).await;
     if result.is_ok() {
-        ctx.backoff.reset(&key);
+        (*ctx).as_ref().backoff.reset(&key);
     }
     result
 }
@@ -83,7 +86,12 @@ pub async fn run(
 
     // Each object is decoded on its own: one the operator cannot read is reported on itself
     // and never hides the others (a whole LIST failing to decode would stop every request).
-    let ctx = Arc::new(Context::new(client.clone(), ports, settings.clone(), seal));
+    let shared = Arc::new(Shared::new(
+        client.clone(),
+        ports.products,
+        settings.clone(),
+    ));
+    let ctx = Arc::new(Context::for_requests(shared.clone(), ports.keys, seal));
     // One watch of the requests feeds the controller's store and the claim ledger.
     let (store, writer) = reflector::store::<DeserializeGuard<ServiceKeyRequest>>();
     let ledger_ctx = ctx.clone();
@@ -136,7 +144,7 @@ pub async fn run(
     .run(
         |obj, ctx| with_backoff_reset(obj, ctx, onramp_region::reconcile),
         error_policy,
-        ctx,
+        shared,
     )
     .for_each(|result| async move {
         if let Err(err) = result {

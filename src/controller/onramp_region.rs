@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use tracing::Instrument;
 
-use super::{Context, Error, Step, invalid, status};
+use super::{Error, Shared, Step, invalid, status};
 use crate::crd::conditions::{self, ConditionType, Desired, Reason};
 use crate::crd::onramp_region::{OnRampRegion, OnRampRegionStatus};
 use crate::onramp::{self, RegionView};
@@ -147,7 +147,7 @@ pub fn unavailable_status(
 /// Reconciles one region; one the operator cannot read is reported on itself.
 pub async fn reconcile(
     guard: Arc<DeserializeGuard<OnRampRegion>>,
-    ctx: Arc<Context>,
+    ctx: Arc<Shared>,
 ) -> Result<Action, Error> {
     let span = tracing::info_span!("reconcile", region = %guard.name_any());
     match &guard.0 {
@@ -163,7 +163,7 @@ pub async fn reconcile(
 /// What the controller does, as events name it.
 const ACTION: &str = "Resolve";
 
-async fn reconcile_region(region: &OnRampRegion, ctx: &Context) -> Result<Action, Error> {
+async fn reconcile_region(region: &OnRampRegion, ctx: &Shared) -> Result<Action, Error> {
     let api: Api<OnRampRegion> = Api::all(ctx.client.clone());
     // Observe.
     let snapshot = match ctx.products.get().await {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Context, Error, Step};
+use super::{Error, Shared, Step};
 use crate::crd::FIELD_MANAGER;
 use crate::crd::conditions::{self, ConditionType, Desired, Reason};
 use crate::crd::onramp_region::OnRampRegionStatus;
@@ -97,7 +97,7 @@ pub fn failure<S: Conditioned>(
 /// says what `previous` says; then announces a change of `Ready`. `action` names what the
 /// controller did, for events.
 pub async fn write<K, S>(
-    ctx: &Context,
+    ctx: &Shared,
     api: &Api<K>,
     obj: &K,
     previous: Option<&S>,
@@ -136,7 +136,7 @@ where
 /// One event when `Ready` changes status or reason (not on every reconcile): Normal when it
 /// became True, Warning otherwise.
 async fn announce<K>(
-    ctx: &Context,
+    ctx: &Shared,
     obj: &K,
     before: Option<&[Condition]>,
     after: &[Condition],
@@ -165,7 +165,7 @@ async fn announce<K>(
 /// Publishes an event about `obj` (notes are shortened to 1000 characters; failures to publish
 /// are logged, never fatal).
 pub async fn publish<K>(
-    ctx: &Context,
+    ctx: &Shared,
     obj: &K,
     kind: EventType,
     reason: Reason,

@@ -118,7 +118,7 @@ impl ValidatedRequest {
                 annotations: template.annotations.unwrap_or_default(),
                 owned: secret.policy.unwrap_or_default() == SecretPolicy::Owner,
             },
-            deletion_policy: spec.deletion_policy.unwrap_or_default(),
+            deletion_policy: deletion_policy(obj),
             suspend: spec.suspend.unwrap_or(false),
             deleting: obj.metadata.deletion_timestamp.is_some(),
             abandoned: is_abandoned(obj),
@@ -137,6 +137,12 @@ impl ValidatedRequest {
             Target::OnRamp(_) => None,
         }
     }
+}
+
+/// What deletion does to the keys (default Deactivate), for a request whose spec may not
+/// validate (deletion must still go ahead).
+pub fn deletion_policy(obj: &ServiceKeyRequest) -> DeletionPolicy {
+    obj.spec.deletion_policy.unwrap_or_default()
 }
 
 /// Whether the request carries `megaport.onramp.dev/abandon: "true"` (readable even when its

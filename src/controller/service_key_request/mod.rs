@@ -302,7 +302,7 @@ async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error
         ctx.ledger.forget(&uid);
         return Ok(Action::await_change());
     }
-    let policy = obj.spec.deletion_policy.unwrap_or_default();
+    let policy = issuance::request::deletion_policy(obj);
     if policy == DeletionPolicy::Retain {
         ctx.ledger.forget(&uid);
         return Ok(Action::await_change());
