@@ -17,12 +17,14 @@ pub struct MegaportArgs {
     /// The OAuth2 token URL that goes with --megaport-base-url.
     #[arg(long, env = "MEGAPORT_TOKEN_URL", requires = "megaport_base_url")]
     pub megaport_token_url: Option<String>,
-    /// Sustained Megaport API requests per second, shared by every caller in the process.
-    #[arg(long, env = "MEGAPORT_REQUESTS_PER_SECOND", default_value_t = 10)]
-    pub megaport_requests_per_second: u32,
-    /// Burst above the sustained rate.
-    #[arg(long, env = "MEGAPORT_BURST", default_value_t = 20)]
-    pub megaport_burst: u32,
+    /// Most Megaport API requests in any rolling window, shared by every caller in the process.
+    /// Megaport allows 500 per 5 minutes per source IP: the budget is per egress IP, shared
+    /// with any Terraform or CLI runs behind the same NAT (lower it if they run too).
+    #[arg(long, env = "MEGAPORT_REQUESTS_PER_WINDOW", default_value_t = crate::megaport::DEFAULT_REQUESTS_PER_WINDOW)]
+    pub megaport_requests_per_window: u32,
+    /// The rolling window, in seconds.
+    #[arg(long, env = "MEGAPORT_WINDOW_SECONDS", default_value_t = 300)]
+    pub megaport_window_seconds: u64,
 }
 
 /// Named Megaport environments.
@@ -45,8 +47,8 @@ impl MegaportArgs {
             },
         };
         let mut config = ClientConfig::new(environment, Credentials::from_env()?);
-        config.requests_per_second = self.megaport_requests_per_second;
-        config.burst = self.megaport_burst;
+        config.requests_per_window = self.megaport_requests_per_window;
+        config.window = std::time::Duration::from_secs(self.megaport_window_seconds.max(1));
         Ok(config)
     }
 }

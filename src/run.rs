@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// At most 9: the process is gone within 10 s of SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 8)]
     pub shutdown_grace_seconds: u64,
+    /// Least time between two updates of one key: Megaport allows one update per service per
+    /// 5 minutes (and 100 per month); spec changes in between are coalesced, restores wait.
+    #[arg(long, env = "KEY_UPDATE_SPACING_SECONDS", default_value_t = 300)]
+    pub key_update_spacing_seconds: u64,
 }
 
 /// Runs the operator.
@@ -49,6 +53,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         products_refresh: Duration::from_secs(args.products_refresh_seconds.max(1)),
         keys_refresh: Duration::from_secs(args.keys_refresh_seconds.max(1)),
         concurrency: args.concurrency.max(1),
+        update_spacing: Duration::from_secs(args.key_update_spacing_seconds),
         ..Settings::default()
     };
     tracing::info!(

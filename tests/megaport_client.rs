@@ -30,8 +30,7 @@ async fn sim() -> RunningSimulator {
 fn config(sim: &RunningSimulator, id: &str, secret: &str) -> ClientConfig {
     let env = Environment::custom(&sim.base_url(), &sim.token_url()).unwrap();
     let mut config = ClientConfig::new(env, Credentials::new(id, secret));
-    config.requests_per_second = 1000;
-    config.burst = 1000;
+    config.requests_per_window = 100_000;
     config.retry = RetryConfig {
         max_retries: 3,
         min_delay: Duration::from_millis(20),
@@ -716,24 +715,25 @@ async fn idempotent_calls_retry_5xx_and_dropped_connections_but_creates_do_not()
 }
 
 #[tokio::test]
-async fn shared_token_bucket_limits_the_rate() {
+async fn the_shared_window_limits_the_rate() {
     let sim = sim().await;
     let mut cfg = config(
         &sim,
         quantumgpu::PROVIDER_ADMIN_ID,
         quantumgpu::PROVIDER_ADMIN_SECRET,
     );
-    cfg.requests_per_second = 4;
-    cfg.burst = 1;
+    cfg.requests_per_window = 2;
+    cfg.window = Duration::from_millis(500);
     let client = MegaportClient::new(cfg).unwrap();
     let started = Instant::now();
     let calls: Vec<_> = (0..6).map(|_| client.list_locations()).collect();
     for result in futures::future::join_all(calls).await {
         result.unwrap();
     }
-    // 1 immediately, then 5 more at 4/s.
+    assert_eq!(client.budget_left(), 0, "the window is full");
+    // 2 at once, 2 when the window moves on, 2 more a window later.
     assert!(
-        started.elapsed() >= Duration::from_millis(1100),
+        started.elapsed() >= Duration::from_millis(1000),
         "{:?}",
         started.elapsed()
     );

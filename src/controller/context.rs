@@ -30,6 +30,9 @@ pub struct Settings {
     pub backoff_min: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
+    /// Least time between two updates of one key (Megaport allows one update per service per
+    /// 5 minutes, 100 per month): spec changes in between are coalesced, restores wait.
+    pub update_spacing: Duration,
 }
 
 impl Default for Settings {
@@ -40,6 +43,7 @@ impl Default for Settings {
             concurrency: 4,
             backoff_min: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
+            update_spacing: Duration::from_secs(300),
         }
     }
 }

@@ -234,6 +234,8 @@ mod tests {
             speed_mbps: 100,
             fingerprint: None,
             applied: None,
+            attempted: None,
+            updates: Vec::new(),
         }
     }
 

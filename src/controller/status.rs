@@ -108,20 +108,7 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     S: Conditioned,
 {
-    if previous.is_none_or(|p| !same(p, status)) {
-        let body = json!({
-            "apiVersion": K::api_version(&()),
-            "kind": K::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|e| Error::kube(Step::PatchStatus, e))?;
-    }
+    apply(ctx, api, obj, previous, status).await?;
     announce(
         ctx,
         obj,
@@ -130,6 +117,37 @@ where
         action,
     )
     .await;
+    Ok(())
+}
+
+/// Writes `status` on `obj` through `api` (server-side apply of the whole status) unless it
+/// says what `previous` says; no event.
+pub async fn apply<K, S>(
+    _ctx: &Shared,
+    api: &Api<K>,
+    obj: &K,
+    previous: Option<&S>,
+    status: &S,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Conditioned,
+{
+    if previous.is_some_and(|p| same(p, status)) {
+        return Ok(());
+    }
+    let body = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| Error::kube(Step::PatchStatus, e))?;
     Ok(())
 }
 

@@ -138,6 +138,8 @@ reasons! {
     KeyRejected,
     /// Megaport refused to update the key.
     UpdateRejected,
+    /// An update waits for Megaport's allowance (one per key per spacing).
+    UpdatePaced,
     /// A key issued for the request is no longer listed.
     KeyMissing,
     /// Megaport could not be reached or failed.

@@ -356,6 +356,10 @@ pub struct IssuedKey {
     /// The company that ordered it, when visible.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_by_company: Option<String>,
+    /// Updates the operator made to the key in the last 30 days (Megaport allows one per
+    /// 5 minutes and 100 per month per service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates_last_30_days: Option<u32>,
 }
 
 impl ServiceKeyRequestSpec {

@@ -69,6 +69,16 @@ pub enum Blocker {
         /// Megaport's words.
         why: String,
     },
+    /// An update (a spec change, or a restore of a change made outside) waits: Megaport allows
+    /// one update per key per spacing.
+    UpdatePaced {
+        /// The key.
+        fingerprint: String,
+        /// When it is sent (epoch ms).
+        at: i64,
+        /// What changed outside, when it is a restore.
+        restore: Vec<String>,
+    },
     /// A key issued for the request is no longer listed; no other is issued in its place.
     KeyMissing {
         /// The key.
@@ -96,6 +106,7 @@ impl Blocker {
             Self::SecretRefused { .. } => Reason::SecretRefused,
             Self::KeyRejected { .. } => Reason::KeyRejected,
             Self::UpdateRejected { .. } => Reason::UpdateRejected,
+            Self::UpdatePaced { .. } => Reason::UpdatePaced,
             Self::KeyMissing { .. } => Reason::KeyMissing,
         }
     }
@@ -106,7 +117,9 @@ impl Blocker {
     pub fn heals_by_itself(&self) -> bool {
         matches!(
             self,
-            Self::RegionNotFound { .. } | Self::Unavailable(Unavailable::VlanInUse(_))
+            Self::RegionNotFound { .. }
+                | Self::Unavailable(Unavailable::VlanInUse(_))
+                | Self::UpdatePaced { .. }
         )
     }
 }
@@ -147,6 +160,26 @@ impl std::fmt::Display for Blocker {
             }
             Self::UpdateRejected { fingerprint, why } => {
                 write!(f, "Megaport refused the update of key {fingerprint}: {why}")
+            }
+            Self::UpdatePaced {
+                fingerprint,
+                at,
+                restore,
+            } => {
+                let when = jiff::Timestamp::from_millisecond(*at)
+                    .map_or_else(|_| at.to_string(), |t| t.to_string());
+                let what = if restore.is_empty() {
+                    "the spec change".to_owned()
+                } else {
+                    format!(
+                        "the restore of a change made outside ({})",
+                        restore.join(", ")
+                    )
+                };
+                write!(
+                    f,
+                    "key {fingerprint}: {what} waits for Megaport's allowance of one update per key every few minutes; it is sent at {when}"
+                )
             }
             Self::KeyMissing {
                 fingerprint,

@@ -69,6 +69,8 @@ pub struct Observed<'a> {
     pub planning: Option<Planning>,
     /// The Secret, read when keys are to be created.
     pub secret: SecretSeen,
+    /// Least time between two updates of one key, ms.
+    pub update_spacing_ms: i64,
 }
 
 /// What one reconcile does.
@@ -125,17 +127,32 @@ pub fn decide(o: &Observed<'_>, now: jiff::Timestamp) -> Decision {
         }
     }
     let refusal = refusal(o, &decision.records);
+    let mut first_attempts = Vec::new();
     for (i, record) in decision.records.iter().enumerate() {
         let found = locate(record, &request.uid, o.keys, o.claimed_elsewhere);
         let step = on_apply(request, i, record, found, now);
         match (&step.action, &refusal) {
-            (KeyAction::Create(_), Some(why)) => {
+            (KeyAction::Create { .. }, Some(why)) => {
                 if !decision.blockers.contains(why) {
                     decision.blockers.push(why.clone());
                 }
             }
-            _ => decision.steps.push(step),
+            (KeyAction::Create { search: false, .. }, None) => {
+                first_attempts.push(i);
+                decision.steps.push(step);
+            }
+            _ => {
+                let (step, paced) = pace(step, record, o.update_spacing_ms, now);
+                decision.blockers.extend(paced);
+                decision.steps.push(step);
+            }
         }
+    }
+    // A first create is recorded as attempted before it is sent (with the plan, when there is
+    // one): if its answer is lost, the next reconcile knows to search before creating again.
+    for i in first_attempts {
+        decision.records[i].attempted = Some(now.as_millisecond());
+        decision.save_first = true;
     }
     decision.note = preferred_note(request, &decision.records);
     decision
@@ -156,6 +173,36 @@ pub fn decide_deletion(
         .into_iter()
         .map(|key| on_delete(policy, key, now))
         .collect()
+}
+
+/// Holds back an update or restore that comes too soon after the key's last update: the key is
+/// kept as it is for now, and a [`Blocker::UpdatePaced`] says when it is sent (spec changes made
+/// in between are coalesced into that one update).
+fn pace(
+    step: KeyStep,
+    record: &Record,
+    spacing_ms: i64,
+    now: jiff::Timestamp,
+) -> (KeyStep, Option<Blocker>) {
+    let (key, restore) = match &step.action {
+        KeyAction::Update { key, .. } => (key, Vec::new()),
+        KeyAction::Restore { key, changes, .. } => (key, changes.clone()),
+        _ => return (step, None),
+    };
+    let Some(at) = record.next_update_at(now, spacing_ms) else {
+        return (step, None);
+    };
+    let blocker = Blocker::UpdatePaced {
+        fingerprint: crate::delivery::fingerprint(&key.key),
+        at,
+        restore,
+    };
+    let kept = KeyStep {
+        action: KeyAction::Keep(key.clone()),
+        digest: record.applied.clone().unwrap_or_default(),
+        ..step
+    };
+    (kept, Some(blocker))
 }
 
 /// The on-ramps and VLANs for a request with nothing recorded.
@@ -192,6 +239,8 @@ fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Result<Vec<Record>, Blocker> 
                 speed_mbps: p.speed_mbps,
                 fingerprint: None,
                 applied: None,
+                attempted: None,
+                updates: Vec::new(),
             })
             .collect()),
         Outcome::Unavailable(why) => Err(Blocker::Unavailable(why)),
@@ -232,7 +281,12 @@ fn refusal(o: &Observed<'_>, records: &[Record]) -> Option<Blocker> {
             secret,
             why: why.clone(),
         }),
-        SecretSeen::NotRead | SecretSeen::Absent { refusal: None } | SecretSeen::Ours => None,
+        // Fail closed: a create is never sent for a Secret nobody looked at.
+        SecretSeen::NotRead => Some(Blocker::SecretRefused {
+            secret,
+            why: "it was not checked before this create; retrying".into(),
+        }),
+        SecretSeen::Absent { refusal: None } | SecretSeen::Ours => None,
     }
 }
 
@@ -240,8 +294,11 @@ fn refusal(o: &Observed<'_>, records: &[Record]) -> Option<Blocker> {
 pub fn preferred_note(request: &ValidatedRequest, records: &[Record]) -> Option<String> {
     match records {
         [only] if request.wants_two() => Some(format!(
-            "diversity Preferred, but only zone {} has an on-ramp that fits: issued one key",
-            only.zone
+            "diversity Preferred, but only {} has an on-ramp that fits: issued one key",
+            match only.zone() {
+                Some(zone) => format!("zone {zone}"),
+                None => "an on-ramp without a diversity zone".to_owned(),
+            }
         )),
         _ => None,
     }

@@ -62,6 +62,8 @@ fn record(product: &str, zone: &str, vlan: u16) -> Record {
         speed_mbps: 10_000,
         fingerprint: None,
         applied: None,
+        attempted: None,
+        updates: Vec::new(),
     }
 }
 
@@ -131,6 +133,7 @@ impl Case {
                 } else {
                     SecretSeen::NotRead
                 },
+                update_spacing_ms: 300_000,
             },
             now(),
         )
@@ -141,7 +144,7 @@ fn actions(d: &Decision) -> Vec<&'static str> {
     d.steps
         .iter()
         .map(|s| match s.action {
-            KeyAction::Create(_) => "create",
+            KeyAction::Create { .. } => "create",
             KeyAction::Keep(_) => "keep",
             KeyAction::Update { .. } => "update",
             KeyAction::Restore { .. } => "restore",
@@ -180,7 +183,7 @@ fn first_plan_picks_the_best_ranked_on_ramp_and_a_free_vlan() {
 #[test]
 fn the_create_carries_the_marker_speed_and_vlan() {
     let d = Case::new(req_of(&region_spec(), UID)).decide();
-    let KeyAction::Create(create) = &d.steps[0].action else {
+    let KeyAction::Create { create, .. } = &d.steps[0].action else {
         panic!("{:?}", d.steps)
     };
     assert_eq!(create.max_speed, 500);
@@ -328,6 +331,7 @@ fn a_region_that_does_not_exist_waits() {
             })),
             planning: Some(Planning::default()),
             secret: SecretSeen::NotRead,
+            update_spacing_ms: 300_000,
         },
         now(),
     );
@@ -340,9 +344,13 @@ fn a_region_that_does_not_exist_waits() {
 
 #[test]
 fn a_foreign_secret_refuses_every_create() {
-    let mut case = Case::new(req_of(&region_spec(), UID));
+    let spec = spec(
+        json!({"regionRef": {"name": "us-west"}, "diversity": "Required", "maxSpeedMbps": 500}),
+    );
+    let mut case = Case::new(req_of(&spec, UID));
     case.secret = SecretSeen::Foreign;
     let d = case.decide();
+    assert_eq!(d.records.len(), 2, "two keys planned, in two zones");
     assert!(
         d.steps.is_empty(),
         "no key for a request that cannot receive it"
@@ -382,15 +390,56 @@ fn a_record_outside_the_scope_is_never_created() {
 }
 
 #[test]
-fn a_planned_key_is_created_from_its_record() {
+fn a_planned_key_is_created_from_its_record_after_recording_the_attempt() {
     let mut case = Case::new(req_of(&region_spec(), UID));
     case.records = vec![record(LA1, "blue", 300)];
     let d = case.decide();
-    assert!(!d.save_first, "already recorded");
-    let KeyAction::Create(create) = &d.steps[0].action else {
+    let KeyAction::Create { create, search } = &d.steps[0].action else {
         panic!("{:?}", d.steps)
     };
     assert_eq!((create.product_uid.as_str(), create.vlan), (LA1, Some(300)));
+    assert!(!search, "no earlier attempt: straight out, one call");
+    assert!(
+        d.save_first && d.records[0].attempted.is_some(),
+        "the attempt is saved first"
+    );
+}
+
+#[test]
+fn a_first_plan_records_its_attempt_with_the_plan() {
+    let d = Case::new(req_of(&region_spec(), UID)).decide();
+    assert!(d.save_first);
+    assert_eq!(d.records[0].attempted, Some(now().as_millisecond()));
+    assert!(matches!(
+        d.steps[0].action,
+        KeyAction::Create { search: false, .. }
+    ));
+}
+
+#[test]
+fn an_attempt_of_unknown_outcome_is_searched_before_creating_again() {
+    let mut case = Case::new(req_of(&region_spec(), UID));
+    case.records = vec![Record {
+        attempted: Some(1_000),
+        ..record(LA1, "blue", 300)
+    }];
+    let d = case.decide();
+    assert!(matches!(
+        d.steps[0].action,
+        KeyAction::Create { search: true, .. }
+    ));
+    assert!(!d.save_first, "the attempt is recorded already");
+}
+
+#[test]
+fn a_refused_secret_records_no_attempt() {
+    let mut case = Case::new(req_of(&region_spec(), UID));
+    case.secret = SecretSeen::Foreign;
+    let d = case.decide();
+    assert!(
+        d.records.iter().all(|r| r.attempted.is_none()),
+        "nothing is sent"
+    );
 }
 
 #[test]
@@ -608,10 +657,12 @@ fn deletion_finds_keys_by_marker_without_records_and_ignores_others() {
         &nobody,
         now(),
     );
+    let [KeyAction::Deactivate { put, .. }] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
     assert_eq!(
-        actions.len(),
-        1,
-        "the annotation lost: its own key by marker, the other left"
+        put.key, case.keys[0].key,
+        "its own key by marker; the other request's left"
     );
 }
 
@@ -624,5 +675,67 @@ fn abandon_is_read_from_the_annotation_even_with_an_invalid_spec() {
     assert!(
         ValidatedRequest::new(&obj).is_err(),
         "the spec is invalid, deletion still lets go"
+    );
+}
+
+#[test]
+fn a_spec_change_soon_after_an_update_waits_for_the_pace_and_keeps_the_key() {
+    let (mut case, _) = issued_case(region_spec());
+    case.records[0].updates = vec![now().as_millisecond() - 60_000];
+    case.request.max_speed_mbps = Some(1000);
+    let d = case.decide();
+    assert_eq!(actions(&d), ["keep"], "no PUT yet");
+    let [Blocker::UpdatePaced { at, restore, .. }] = d.blockers.as_slice() else {
+        panic!("{:?}", d.blockers)
+    };
+    assert_eq!(
+        *at,
+        now().as_millisecond() - 60_000 + 300_000,
+        "one update per 5 minutes"
+    );
+    assert!(restore.is_empty());
+    assert!(d.blockers[0].heals_by_itself(), "Reconciling, not Stalled");
+    assert_eq!(
+        d.steps[0].digest,
+        case.records[0].applied.clone().unwrap_or_default(),
+        "still the last values written"
+    );
+}
+
+#[test]
+fn a_restore_that_cannot_happen_yet_says_so_and_happens_when_allowed() {
+    let (mut case, _) = issued_case(region_spec());
+    case.keys[0].active = false;
+    case.records[0].updates = vec![now().as_millisecond() - 60_000];
+    let d = case.decide();
+    let [Blocker::UpdatePaced { restore, .. }] = d.blockers.as_slice() else {
+        panic!("{:?}", d.blockers)
+    };
+    assert_eq!(restore, &["active is false, want true"]);
+    assert!(
+        d.blockers[0].to_string().contains("restore"),
+        "{}",
+        d.blockers[0]
+    );
+    // Five minutes after the last update, the restore goes out.
+    case.records[0].updates = vec![now().as_millisecond() - 300_000];
+    assert_eq!(actions(&case.decide()), ["restore"]);
+}
+
+#[test]
+fn update_history_keeps_thirty_days() {
+    let mut r = record(LA1, "blue", 100);
+    let day = 86_400_000;
+    r.updates = vec![
+        now().as_millisecond() - 31 * day,
+        now().as_millisecond() - 2 * day,
+    ];
+    assert_eq!(r.updates_last_30_days(now()), 1);
+    r.note_update(now());
+    assert_eq!(r.updates.len(), 2, "the old one is forgotten");
+    assert_eq!(r.updates_last_30_days(now()), 2);
+    assert_eq!(
+        r.next_update_at(now(), 300_000),
+        Some(now().as_millisecond() + 300_000)
     );
 }

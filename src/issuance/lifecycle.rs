@@ -14,9 +14,15 @@ use crate::megaport::models::{CreateServiceKey, EpochMillis, ServiceKey, UpdateS
 /// What to do about one key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeyAction {
-    /// No key listed and none recorded: create it (its on-ramp is searched first, for a key an
-    /// earlier create made whose answer was lost).
-    Create(CreateServiceKey),
+    /// No key listed and none recorded: create it. `search`: an earlier create's outcome is
+    /// unknown (an attempt is recorded), so the on-ramp's keys are searched for it first; else
+    /// the create goes straight out (one call per key).
+    Create {
+        /// The create.
+        create: CreateServiceKey,
+        /// Search the on-ramp first.
+        search: bool,
+    },
     /// It matches: nothing to do.
     Keep(ServiceKey),
     /// The spec changed since the last write: full-object PUT.
@@ -108,7 +114,10 @@ pub fn on_apply(
             Some(fp) => KeyAction::Missing {
                 fingerprint: fp.clone(),
             },
-            None => KeyAction::Create(desired.create_on(&record.product_uid, now)),
+            None => KeyAction::Create {
+                create: desired.create_on(&record.product_uid, now),
+                search: record.attempted.is_some(),
+            },
         };
         return KeyStep {
             record: index,

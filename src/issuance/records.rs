@@ -38,6 +38,45 @@ pub struct Record {
     /// Digest of the desired values last written to the key (tells a spec change from drift).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<String>,
+    /// When a create of its key was first sent (epoch ms), recorded before the create: a record
+    /// with an attempt and no key has an unknown outcome, and its on-ramp is searched before
+    /// creating again. Without one, the create goes straight out (one call per key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempted: Option<i64>,
+    /// When the operator updated the key (epoch ms), the last 30 days: paces updates (one per
+    /// spacing) and shows how much of Megaport's monthly allowance a key has used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<i64>,
+}
+
+/// Thirty days in milliseconds: the span of [`Record::updates`].
+pub const UPDATE_HISTORY_MS: i64 = 30 * 86_400_000;
+
+impl Record {
+    /// Notes an update at `now`, forgetting those older than thirty days.
+    pub fn note_update(&mut self, now: jiff::Timestamp) {
+        let now = now.as_millisecond();
+        self.updates.retain(|t| *t > now - UPDATE_HISTORY_MS);
+        self.updates.push(now);
+    }
+
+    /// Updates of the last thirty days at `now`.
+    pub fn updates_last_30_days(&self, now: jiff::Timestamp) -> u32 {
+        let now = now.as_millisecond();
+        u32::try_from(
+            self.updates
+                .iter()
+                .filter(|t| **t > now - UPDATE_HISTORY_MS)
+                .count(),
+        )
+        .unwrap_or(u32::MAX)
+    }
+
+    /// When the next update is allowed, if not yet at `now` (`spacing_ms` after the last).
+    pub fn next_update_at(&self, now: jiff::Timestamp, spacing_ms: i64) -> Option<i64> {
+        let next = self.updates.iter().max()? + spacing_ms;
+        (next > now.as_millisecond()).then_some(next)
+    }
 }
 
 impl Record {
@@ -157,6 +196,8 @@ pub fn records_from_keys(uid: &str, keys: &[ServiceKey]) -> Vec<Record> {
                 speed_mbps: k.max_speed.unwrap_or(0),
                 fingerprint: Some(crate::delivery::fingerprint(&k.key)),
                 applied: None,
+                attempted: None,
+                updates: Vec::new(),
             })
         })
         .collect();

@@ -83,6 +83,8 @@ mod tests {
             speed_mbps: 100,
             fingerprint: Some("sha256:0011223344556677".into()),
             applied: None,
+            attempted: None,
+            updates: Vec::new(),
         }
     }
 

@@ -87,5 +87,6 @@ pub fn issued_key(
         expires_at: ms_time(key.valid_for.as_ref().and_then(|v| v.end)),
         used_by_vxc,
         used_by_company,
+        updates_last_30_days: None,
     }
 }

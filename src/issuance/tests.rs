@@ -49,6 +49,8 @@ fn record() -> Record {
         speed_mbps: 10_000,
         fingerprint: None,
         applied: None,
+        attempted: None,
+        updates: Vec::new(),
     }
 }
 
@@ -326,6 +328,7 @@ fn issued(state: KeyState, zone: &str) -> IssuedKey {
         expires_at: None,
         used_by_vxc: None,
         used_by_company: None,
+        updates_last_30_days: None,
     }
 }
 

@@ -127,6 +127,12 @@ enum Next {
 }
 
 impl MegaportClient {
+    /// Requests this client may still send in the current rolling window (for metrics and
+    /// diagnostics).
+    pub fn budget_left(&self) -> usize {
+        self.inner.limiter.remaining()
+    }
+
     /// Builds a client; no request is made until the first call.
     pub fn new(config: ClientConfig) -> Result<Self, MegaportError> {
         crate::tls::install_default_provider();
@@ -159,7 +165,7 @@ impl MegaportClient {
                 http,
                 base_url,
                 auth,
-                limiter: Limiter::new(config.requests_per_second, config.burst),
+                limiter: Limiter::new(config.requests_per_window, config.window),
                 retry: config.retry,
             }),
         })

@@ -138,6 +138,11 @@ impl Default for RetryConfig {
     }
 }
 
+/// Requests per window by default: Megaport's documented 500, less headroom for other tools.
+pub const DEFAULT_REQUESTS_PER_WINDOW: u32 = 450;
+/// Megaport's documented rolling window.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+
 /// Everything needed to build a [`super::MegaportClient`].
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -145,10 +150,12 @@ pub struct ClientConfig {
     pub environment: Environment,
     /// As whom.
     pub credentials: Credentials,
-    /// Sustained request rate shared by every caller, per second.
-    pub requests_per_second: u32,
-    /// Burst above the sustained rate.
-    pub burst: u32,
+    /// Most requests in any `window`, shared by every caller of the client. Megaport allows 500
+    /// per rolling 5 minutes per source IP: the budget is per egress IP, shared with any
+    /// Terraform or CLI runs behind the same NAT, so leave them headroom.
+    pub requests_per_window: u32,
+    /// The rolling window.
+    pub window: Duration,
     /// Retries of idempotent calls.
     pub retry: RetryConfig,
     /// Per-request timeout (`/v2/products` can take tens of seconds for big companies).
@@ -160,14 +167,14 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults for `environment` and `credentials`: 10 requests/s with a burst of 20, four
-    /// retries, 60 s timeout, token refresh at 80 % of its lifetime.
+    /// Defaults for `environment` and `credentials`: 450 requests per rolling 300 s (headroom
+    /// under Megaport's 500), four retries, 60 s timeout, token refresh at 80 % of its lifetime.
     pub fn new(environment: Environment, credentials: Credentials) -> Self {
         Self {
             environment,
             credentials,
-            requests_per_second: 10,
-            burst: 20,
+            requests_per_window: DEFAULT_REQUESTS_PER_WINDOW,
+            window: DEFAULT_WINDOW,
             retry: RetryConfig::default(),
             request_timeout: Duration::from_secs(60),
             token_refresh_fraction: 0.8,

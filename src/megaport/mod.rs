@@ -25,7 +25,8 @@ pub mod prelude {
 
 pub use client::MegaportClient;
 pub use config::{
-    ACCESS_KEY_ENV, ClientConfig, Credentials, Environment, RetryConfig, SECRET_KEY_ENV,
+    ACCESS_KEY_ENV, ClientConfig, Credentials, DEFAULT_REQUESTS_PER_WINDOW, DEFAULT_WINDOW,
+    Environment, RetryConfig, SECRET_KEY_ENV,
 };
 pub use error::{ErrorData, MegaportError};
 use models::{

@@ -336,6 +336,8 @@ impl Operator {
             keys_refresh: Duration::from_secs(1),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(5),
+            // The tests change specs faster than Megaport's pace allows.
+            update_spacing: Duration::ZERO,
             ..megaport_operator::controller::Settings::default()
         }
     }
@@ -417,6 +419,7 @@ impl OperatorProcess {
             .env("MEGAPORT_SECRET_KEY", quantumgpu::PROVIDER_ADMIN_SECRET)
             .env("KEYS_REFRESH_SECONDS", "1")
             .env("PRODUCTS_REFRESH_SECONDS", "1")
+            .env("KEY_UPDATE_SPACING_SECONDS", "0")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

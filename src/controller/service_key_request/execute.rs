@@ -82,14 +82,27 @@ pub async fn run<G>(
     let mut blockers = decision.blockers;
     let mut keys = Vec::new();
     let mut restored = Vec::new();
+    let mut saved = if decision.save_first {
+        Some(records.clone())
+    } else {
+        seen.base.on_object.clone()
+    };
     for step in decision.steps {
-        let (key, refused) = carry_out(ctx, req, &mut records, step, &mut restored).await?;
+        let i = step.record;
+        let (key, refused, created) =
+            carry_out(ctx, req, &mut records, step, &mut restored).await?;
+        if created {
+            // A key Megaport now holds is recorded before anything else happens.
+            save_records(ctx, obj, req, &records).await?;
+            saved = Some(records.clone());
+            tracing::debug!(record = i, "recorded a key just issued");
+        }
         keys.extend(key);
         blockers.extend(refused);
     }
     // Also when the annotation on the object differs (removed or edited by hand): it is the
     // operator's record and must survive a restart.
-    if seen.base.on_object.as_ref() != Some(&records) {
+    if saved.as_ref() != Some(&records) {
         save_records(ctx, obj, req, &records).await?;
     }
     if !restored.is_empty() {
@@ -119,79 +132,109 @@ pub async fn run<G>(
     })
 }
 
-/// One record's step: the key after it (if there is one), and what Megaport refused (a refused
-/// update keeps the key as it was).
+/// One record's step: the key after it (if there is one), what Megaport refused (a refused
+/// update keeps the key as it was), and whether a key was found or made on the on-ramp (to be
+/// recorded at once). Every key found is recorded by its fingerprint, whatever happens next.
 async fn carry_out(
     ctx: &Context,
     req: &ValidatedRequest,
     records: &mut [Record],
     step: KeyStep,
     restored: &mut Vec<String>,
-) -> Result<(Option<ServiceKey>, Option<Blocker>), Error> {
+) -> Result<(Option<ServiceKey>, Option<Blocker>, bool), Error> {
     let i = step.record;
-    let (key, refused) = match step.action {
-        KeyAction::Create(create) => split(issue(ctx, req, &records[i], Some(create)).await?),
-        KeyAction::Missing { .. } => split(issue(ctx, req, &records[i], None).await?),
-        KeyAction::Keep(key) | KeyAction::Leave(key) => (Some(key), None),
-        KeyAction::Update { key, put } | KeyAction::Deactivate { key, put } => {
-            match update(ctx, &key, &put, None, restored).await? {
-                Ok(updated) => (Some(updated), None),
-                Err(refused) => return Ok((Some(key), Some(refused))),
-            }
+    let (key, put, changes) = match step.action {
+        KeyAction::Create { create, search } => {
+            return Ok(
+                match issue(ctx, req, &records[i], Some(create), search).await? {
+                    // A key just created has the values it was created with; one found on the
+                    // on-ramp (a create whose answer was lost) is compared on the next reconcile.
+                    Ok((key, created)) => {
+                        record_key(&mut records[i], &key, created.then_some(step.digest));
+                        (Some(key), None, true)
+                    }
+                    Err(refused) => {
+                        // Refused: the outcome is known and no key exists; no search next time.
+                        records[i].attempted = None;
+                        (None, Some(refused), false)
+                    }
+                },
+            );
         }
-        KeyAction::Restore { key, put, changes } => {
-            match update(ctx, &key, &put, Some(changes), restored).await? {
-                Ok(updated) => (Some(updated), None),
-                Err(refused) => return Ok((Some(key), Some(refused))),
-            }
+        KeyAction::Missing { .. } => {
+            return Ok(match issue(ctx, req, &records[i], None, true).await? {
+                Ok((key, _)) => {
+                    record_key(&mut records[i], &key, None);
+                    (Some(key), None, true)
+                }
+                Err(missing) => (None, Some(missing), false),
+            });
         }
+        KeyAction::Keep(key) | KeyAction::Leave(key) => {
+            record_key(&mut records[i], &key, Some(step.digest));
+            return Ok((Some(key), None, false));
+        }
+        KeyAction::Update { key, put } | KeyAction::Deactivate { key, put } => (key, put, None),
+        KeyAction::Restore { key, put, changes } => (key, put, Some(changes)),
     };
-    if let Some(key) = &key {
-        let record = &mut records[i];
-        let fp = fingerprint(&key.key);
-        if record.fingerprint.as_ref() != Some(&fp) {
-            tracing::info!(key = %fp, "adopted a key issued earlier");
-            record.fingerprint = Some(fp);
+    record_key(&mut records[i], &key, None);
+    match update(ctx, &key, &put, changes, restored).await? {
+        Ok(updated) => {
+            records[i].note_update(jiff::Timestamp::now());
+            record_key(&mut records[i], &updated, Some(step.digest));
+            Ok((Some(updated), None, false))
         }
-        record.applied = Some(step.digest);
-    }
-    Ok((key, refused))
-}
-
-fn split(result: Result<ServiceKey, Blocker>) -> (Option<ServiceKey>, Option<Blocker>) {
-    match result {
-        Ok(key) => (Some(key), None),
-        Err(blocker) => (None, Some(blocker)),
+        Err(refused) => Ok((Some(key), Some(refused), false)),
     }
 }
 
-/// Finds the record's key on its on-ramp (a create whose answer was lost, or a key the
-/// snapshot predates), else creates it (`create`), or reports it missing (no `create`: it was
-/// issued before, and is never replaced). Serialised per on-ramp.
+/// Records `key` as the record's key (its fingerprint; the attempt is settled) and, when known,
+/// the digest of the values it now has.
+fn record_key(record: &mut Record, key: &ServiceKey, applied: Option<String>) {
+    let fp = fingerprint(&key.key);
+    if record.fingerprint.as_ref() != Some(&fp) {
+        tracing::info!(key = %fp, "adopted a key issued earlier");
+        record.fingerprint = Some(fp);
+    }
+    record.attempted = None;
+    if let Some(digest) = applied.filter(|d| !d.is_empty()) {
+        record.applied = Some(digest);
+    }
+}
+
+/// With `search`, finds the record's key on its on-ramp first (a create whose outcome is
+/// unknown, or a recorded key the snapshot lacks); then creates it (`create`), or reports it
+/// missing (no `create`: it was issued before, and is never replaced). Without `search` the
+/// create goes straight out: one Megaport call per key. Serialised per on-ramp.
 async fn issue(
     ctx: &Context,
     req: &ValidatedRequest,
     record: &Record,
     create: Option<CreateServiceKey>,
-) -> Result<Result<ServiceKey, Blocker>, Error> {
+    search: bool,
+) -> Result<Result<(ServiceKey, bool), Blocker>, Error> {
     let lock = ctx.on_ramp_lock(&record.product_uid);
     let _on_ramp = lock.lock().await;
-    let listed = match ctx
-        .api
-        .list_service_keys_for_product(&record.product_uid)
-        .await
-    {
-        Ok(keys) => keys,
-        Err(err) if err.is_not_found() => {
-            return Ok(Err(Blocker::OnRampNotFound {
-                product_uid: record.product_uid.clone(),
-            }));
+    let listed = if search {
+        match ctx
+            .api
+            .list_service_keys_for_product(&record.product_uid)
+            .await
+        {
+            Ok(keys) => keys,
+            Err(err) if err.is_not_found() => {
+                return Ok(Err(Blocker::OnRampNotFound {
+                    product_uid: record.product_uid.clone(),
+                }));
+            }
+            Err(err) => return Err(Error::megaport(Step::Issue, err)),
         }
-        Err(err) => return Err(Error::megaport(Step::Issue, err)),
+    } else {
+        Vec::new()
     };
     let elsewhere = |fp: &str| super::claims::claimed_elsewhere(ctx, &req.uid, fp);
-    let key = match (locate(record, &req.uid, &listed, &elsewhere), create) {
-        (Some((key, _)), _) => key.clone(),
+    let (key, created) = match (locate(record, &req.uid, &listed, &elsewhere), create) {
+        (Some((key, _)), _) => (key.clone(), false),
         (None, None) => {
             return Ok(Err(Blocker::KeyMissing {
                 fingerprint: record.fingerprint.clone().unwrap_or_default(),
@@ -201,7 +244,7 @@ async fn issue(
         (None, Some(create)) => match ctx.api.create_service_key(&create).await {
             Ok(key) => {
                 tracing::info!(key = %fingerprint(&key.key), on_ramp = %record.product_uid, vlan = ?record.vlan, "issued a key");
-                key
+                (key, true)
             }
             Err(err) if err.is_refusal() => {
                 return Ok(Err(Blocker::KeyRejected {
@@ -213,7 +256,7 @@ async fn issue(
         },
     };
     ctx.keys.upsert(key.clone());
-    Ok(Ok(key))
+    Ok(Ok((key, created)))
 }
 
 /// A full-object PUT (a spec change, or with `changes` a restore); a refusal keeps the key as

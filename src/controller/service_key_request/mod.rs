@@ -124,13 +124,16 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         .await;
     }
     let (create, plan) = issuance::decide::reads(&req, &base.records, &base.keys.items);
-    // Plans are made one at a time, from reading the claims to saving the records.
+    let mut seen = observe::rest(&req, ctx, base, create, plan).await?;
+    // Plans are made one at a time, from reading the claims to saving the records (no IO but
+    // that save under the lock).
     let planning = if plan {
-        Some(ctx.decisions.lock().await)
+        let lock = ctx.decisions.lock().await;
+        observe::planning(&req, ctx, &mut seen);
+        Some(lock)
     } else {
         None
     };
-    let seen = observe::rest(&req, ctx, base, create, plan).await?;
     // Decide.
     let now = jiff::Timestamp::now();
     let elsewhere = |fp: &str| claims::claimed_elsewhere(ctx, &req.uid, fp);
@@ -143,6 +146,8 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
             scope: seen.scope.clone(),
             planning: seen.planning.clone(),
             secret: seen.secret.clone(),
+            update_spacing_ms: i64::try_from(ctx.settings.update_spacing.as_millis())
+                .unwrap_or(i64::MAX),
         },
         now,
     );
@@ -182,13 +187,20 @@ async fn report(
         .iter()
         .map(|k| {
             let on_ramp = observe::on_ramp_of(&outcome.products, &k.product_uid);
-            issuance::issued_key(
+            let fp = fingerprint(&k.key);
+            let mut issued = issuance::issued_key(
                 k,
-                fingerprint(&k.key),
+                fp.clone(),
                 on_ramp.as_ref(),
                 &outcome.products,
                 EpochMillis::from_timestamp(now),
-            )
+            );
+            issued.updates_last_30_days = outcome
+                .records
+                .iter()
+                .find(|r| r.fingerprint.as_deref() == Some(fp.as_str()))
+                .map(|r| r.updates_last_30_days(now));
+            issued
         })
         .collect();
     let inputs = StatusInputs {
@@ -231,7 +243,12 @@ async fn report_blocked(
     let inputs = StatusInputs {
         progress: Progress::Blocked(blocker, Vec::new()),
         keys: Vec::new(),
-        secret_name: obj.name_any(),
+        secret_name: obj
+            .spec
+            .secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| obj.name_any()),
         secret: issuance::SecretState::NoKeys,
         restored: Vec::new(),
         suspended: false,
@@ -275,9 +292,8 @@ async fn report_failure(ctx: &Context, obj: &ServiceKeyRequest, err: &Error) {
     {
         return;
     }
-    if let Err(e) =
-        status::write(ctx, &requests_api(ctx, obj), obj, previous, &status, ACTION).await
-    {
+    // No event: a failure that heals should not leave a trail of Warnings.
+    if let Err(e) = status::apply(ctx, &requests_api(ctx, obj), obj, previous, &status).await {
         tracing::warn!(error = %e, "could not record the failure in status");
     }
 }

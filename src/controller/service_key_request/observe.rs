@@ -40,7 +40,7 @@ pub struct Seen {
     pub base: Base,
     /// What the request may use (read when keys are to be planned or created).
     pub scope: Option<Result<Scope, Blocker>>,
-    /// What planning needs (read when there is nothing to go on).
+    /// What planning needs (read under the decision lock when there is nothing to go on).
     pub planning: Option<Planning>,
     /// The Secret (read when keys are to be created).
     pub secret: SecretSeen,
@@ -90,17 +90,6 @@ pub async fn rest(
     } else {
         None
     };
-    let planning = match (&scope, plan) {
-        (Some(Ok(scope)), true) => Some(claims::planning(
-            ctx,
-            &req.uid,
-            &req.namespace,
-            req.vlan.is_some(),
-            &scope.on_ramps,
-            base.products.items.clone(),
-        )),
-        _ => None,
-    };
     let secret = match &scope {
         Some(Ok(_)) => secret::check(ctx, req).await?,
         _ => SecretSeen::NotRead,
@@ -108,9 +97,24 @@ pub async fn rest(
     Ok(Seen {
         base,
         scope,
-        planning,
+        planning: None,
         secret,
     })
+}
+
+/// What other requests hold, for planning on the scope (no IO: the claim ledger). Read under
+/// the decision lock, so that two plans never see the same free VLAN.
+pub fn planning(req: &ValidatedRequest, ctx: &Context, seen: &mut Seen) {
+    if let Some(Ok(scope)) = &seen.scope {
+        seen.planning = Some(claims::planning(
+            ctx,
+            &req.uid,
+            &req.namespace,
+            req.vlan.is_some(),
+            &scope.on_ramps,
+            seen.base.products.items.clone(),
+        ));
+    }
 }
 
 /// The on-ramp's details for status and the Secret.

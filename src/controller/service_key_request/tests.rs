@@ -206,6 +206,11 @@ async fn a_first_reconcile_plans_issues_once_and_delivers() {
         "check the Secret, record the plan, record the key, deliver, report, announce"
     );
     assert_eq!(fake.sim.counter("POST /v2/service/key"), 1);
+    assert_eq!(
+        fake.sim.counter("GET /v2/service/key"),
+        1,
+        "the shared key list only: no search before a first create (one call per key)"
+    );
     let key = fake
         .list_service_keys_for_product(quantumgpu::PORT_LAX_CS1_RED)
         .await
@@ -314,7 +319,8 @@ async fn megaport_down_is_reported_in_status_and_retried() {
     assert!(result.is_err(), "the error goes to the retry policy");
     assert_eq!(
         shorts(&calls),
-        ["PATCH customer-1/status", "POST tenant/events"]
+        ["PATCH customer-1/status"],
+        "a failure is noted in status without an event"
     );
     let reconciling = condition(&state, "Reconciling")
         .cloned()
@@ -387,5 +393,40 @@ async fn a_lost_create_answer_is_adopted_on_the_next_reconcile() {
         keys.iter().filter(|k| k.vlan == Some(150)).count(),
         1,
         "exactly one key"
+    );
+}
+
+#[tokio::test]
+async fn updates_are_paced_per_key_and_counted() {
+    let fake = FakeMegaport::quantumgpu();
+    let (_, first, _) = run(&fake, request(on_ramp_spec()), None).await;
+    // A spec change: updated at once (no update yet), and counted.
+    let mut faster = first.request.clone();
+    faster["spec"]["maxSpeedMbps"] = json!(200);
+    faster["metadata"]["generation"] = json!(2);
+    let (_, second, result) = run(&fake, faster, first.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.sim.counter("PUT /v2/service/key"), 1);
+    assert_eq!(second.request["status"]["keys"][0]["updatesLast30Days"], 1);
+    // Another change right after: held back, said so, no second PUT.
+    let mut again = second.request.clone();
+    again["spec"]["maxSpeedMbps"] = json!(300);
+    again["metadata"]["generation"] = json!(3);
+    let (_, third, result) = run(&fake, again, second.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        fake.sim.counter("PUT /v2/service/key"),
+        1,
+        "one update per key per 5 minutes"
+    );
+    let reconciling = condition(&third, "Reconciling")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(reconciling["reason"], "UpdatePaced");
+    assert!(
+        reconciling["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sent at")
     );
 }
