@@ -781,3 +781,66 @@ async fn no_secret_in_debug_or_errors() {
     assert!(!shown.contains(unknown), "{shown}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_simulator_answers_429_past_the_documented_window() {
+    let sim = sim().await;
+    let control = sim.control();
+    control
+        .set_limits(serde_json::json!({"requests": 5, "windowSeconds": 60}))
+        .await
+        .unwrap();
+    let mut cfg = config(
+        &sim,
+        quantumgpu::PROVIDER_ADMIN_ID,
+        quantumgpu::PROVIDER_ADMIN_SECRET,
+    );
+    cfg.retry.max_retries = 0;
+    let client = MegaportClient::new(cfg).unwrap();
+    for _ in 0..5 {
+        client.list_locations().await.unwrap();
+    }
+    let err = client.list_locations().await.unwrap_err();
+    assert_eq!(err.status(), Some(429), "{err}");
+    let limits = control.limits().await.unwrap();
+    assert_eq!(limits["refused"], 1);
+    assert_eq!(limits["used"]["127.0.0.1"], 5);
+    assert_eq!(control.counter("429 rate limited").await.unwrap(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_client_never_exceeds_the_window_over_a_burst_of_1000_calls() {
+    let sim = sim().await;
+    let control = sim.control();
+    // The documented limit, scaled to a second: 200 per 1 s (Megaport: 500 per 300 s).
+    control
+        .set_limits(serde_json::json!({"requests": 200, "windowSeconds": 1.0}))
+        .await
+        .unwrap();
+    let mut cfg = config(
+        &sim,
+        quantumgpu::PROVIDER_ADMIN_ID,
+        quantumgpu::PROVIDER_ADMIN_SECRET,
+    );
+    cfg.requests_per_window = 180;
+    cfg.window = Duration::from_secs(1);
+    cfg.retry.max_retries = 0;
+    let client = MegaportClient::new(cfg).unwrap();
+    let calls: Vec<_> = (0..1000).map(|_| client.list_locations()).collect();
+    let results = futures::future::join_all(calls).await;
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| e.to_string())
+        .take(3)
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        control.counter("429 rate limited").await.unwrap(),
+        0,
+        "a 429 from the simulator"
+    );
+    assert_eq!(control.counter("GET /v3/locations").await.unwrap(), 1000);
+    sim.shutdown().await;
+}

@@ -207,7 +207,8 @@ impl MegaportClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            self.inner.limiter.acquire().await;
+            // Held until the answer has come (see the limiter): dropped at the end of the turn.
+            let _place = self.inner.limiter.acquire().await;
             let token = match call.authenticated {
                 false => None,
                 true => match self.inner.auth.token().await {

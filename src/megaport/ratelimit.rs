@@ -4,8 +4,10 @@
 //! only for the caller that got it.
 //!
 //! A token bucket does not fit such a limit: refilled at 500 per 5 minutes with a burst of 500,
-//! it allows 1,000 requests in the first window. The window keeps the send time of each request
-//! in it and lets the next one go when the oldest leaves.
+//! it allows 1,000 requests in the first window. Megaport counts a request when it arrives,
+//! which is some time after the client lets it go and no later than its answer: so a request
+//! holds its place from the moment it is let go until a whole window after its answer. Then no
+//! window of arrivals can hold more than `limit`, however long requests take.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -19,9 +21,33 @@ use crate::sync::Locked;
 pub(crate) struct Limiter {
     limit: usize,
     window: Duration,
-    sent: Mutex<VecDeque<Instant>>,
+    state: Mutex<Places>,
     paused_until: Mutex<Option<Instant>>,
 }
+
+/// The places taken in the window: requests in flight, and answers of the last window.
+#[derive(Default)]
+struct Places {
+    in_flight: usize,
+    answered: VecDeque<Instant>,
+}
+
+/// A place in the window, held while the request is in flight; it counts for a whole window
+/// after it is dropped (when the answer has come).
+pub(crate) struct Place<'a> {
+    limiter: &'a Limiter,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut places = self.limiter.state.locked();
+        places.in_flight = places.in_flight.saturating_sub(1);
+        places.answered.push_back(Instant::now());
+    }
+}
+
+/// How often a caller waiting for requests in flight looks again.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(20);
 
 impl Limiter {
     /// At most `limit` requests (at least 1) in any `window`.
@@ -30,43 +56,57 @@ impl Limiter {
         Self {
             limit,
             window,
-            sent: Mutex::new(VecDeque::with_capacity(limit.min(4096))),
+            state: Mutex::new(Places::default()),
             paused_until: Mutex::new(None),
         }
     }
 
-    /// Waits until a request may be sent: first any shared pause, then a place in the window.
-    pub(crate) async fn acquire(&self) {
+    /// Waits until a request may be sent — any shared pause first, then a place in the window —
+    /// and holds that place until the returned guard is dropped (after the answer).
+    pub(crate) async fn acquire(&self) -> Place<'_> {
         loop {
             while let Some(until) = self.pause_deadline() {
                 tokio::time::sleep_until(until).await;
             }
             match self.try_take(Instant::now()) {
-                None => return,
-                Some(free_at) => tokio::time::sleep_until(free_at).await,
+                Ok(place) => return place,
+                Err(free_at) => tokio::time::sleep_until(free_at).await,
             }
         }
     }
 
-    /// Takes a place in the window at `now`, or says when the next one frees.
-    fn try_take(&self, now: Instant) -> Option<Instant> {
-        let mut sent = self.sent.locked();
-        while sent.front().is_some_and(|t| *t + self.window <= now) {
-            sent.pop_front();
+    /// Takes a place at `now`, or says when to look again.
+    fn try_take(&self, now: Instant) -> Result<Place<'_>, Instant> {
+        let mut places = self.state.locked();
+        while places
+            .answered
+            .front()
+            .is_some_and(|t| *t + self.window <= now)
+        {
+            places.answered.pop_front();
         }
-        if sent.len() < self.limit {
-            sent.push_back(now);
-            return None;
+        if places.in_flight + places.answered.len() < self.limit {
+            places.in_flight += 1;
+            return Ok(Place { limiter: self });
         }
-        sent.front().map(|oldest| *oldest + self.window)
+        // Full: the oldest answer leaves the window first; with every place in flight, look
+        // again shortly.
+        Err(match places.answered.front() {
+            Some(oldest) => *oldest + self.window,
+            None => now + IN_FLIGHT_POLL,
+        })
     }
 
     /// Requests that may still be sent in the current window.
     pub(crate) fn remaining(&self) -> usize {
         let now = Instant::now();
-        let sent = self.sent.locked();
-        let in_window = sent.iter().filter(|t| **t + self.window > now).count();
-        self.limit.saturating_sub(in_window)
+        let places = self.state.locked();
+        let answered = places
+            .answered
+            .iter()
+            .filter(|t| **t + self.window > now)
+            .count();
+        self.limit.saturating_sub(places.in_flight + answered)
     }
 
     /// Holds every caller back for `delay` (never shortens a longer pause already set).
@@ -128,11 +168,11 @@ mod tests {
         let start = Instant::now();
         let a = tokio::spawn({
             let l = limiter.clone();
-            async move { l.acquire().await }
+            async move { drop(l.acquire().await) }
         });
         let b = tokio::spawn({
             let l = limiter.clone();
-            async move { l.acquire().await }
+            async move { drop(l.acquire().await) }
         });
         a.await.unwrap();
         b.await.unwrap();
@@ -150,8 +190,10 @@ mod tests {
             .map(|_| {
                 let l = limiter.clone();
                 tokio::spawn(async move {
-                    l.acquire().await;
-                    Instant::now()
+                    let place = l.acquire().await;
+                    let sent = Instant::now();
+                    drop(place); // answered at once
+                    sent
                 })
             })
             .collect();

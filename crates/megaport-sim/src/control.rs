@@ -103,6 +103,13 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Result<Valu
             ok(json!({"cleared": true}))
         }
         ("GET", ["counters"]) => ok(json!({"counters": shared.log().counters()})),
+        ("GET", ["limits"]) => ok(shared.limits().usage(std::time::Instant::now())),
+        ("POST", ["limits"]) => {
+            let change: crate::limits::LimitsUpdate = parse(body)?;
+            let mut limits = shared.limits();
+            limits.update(&change).map_err(|e| fail(400, e))?;
+            ok(limits.usage(std::time::Instant::now()))
+        }
         ("POST", ["reset"]) => {
             shared.reset().map_err(|e| fail(500, e.to_string()))?;
             ok(json!({"reset": true}))
@@ -224,6 +231,17 @@ impl SimControl {
             .send::<Id>(reqwest::Method::POST, "faults", Some(body))
             .await?
             .id)
+    }
+    /// Changes Megaport's rate limit (`{"enabled", "requests", "windowSeconds"}`, each
+    /// optional); returns the limit and its use.
+    pub async fn set_limits(&self, change: Value) -> Result<Value, SimulatorError> {
+        self.send::<Value>(reqwest::Method::POST, "limits", Some(change))
+            .await
+    }
+    /// The rate limit and what each client used of its window.
+    pub async fn limits(&self) -> Result<Value, SimulatorError> {
+        self.send::<Value>(reqwest::Method::GET, "limits", None)
+            .await
     }
     /// Removes every fault.
     pub async fn clear_faults(&self) -> Result<(), SimulatorError> {

@@ -59,6 +59,7 @@ impl InProcess {
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         let response = server::respond(
             &self.shared,
+            "in-process",
             &method,
             path,
             query,
@@ -81,6 +82,11 @@ impl InProcess {
     /// A counter (`"POST /v2/service/key"`), 0 when never counted.
     pub fn counter(&self, key: &str) -> u64 {
         self.shared.log().counters().get(key).copied().unwrap_or(0)
+    }
+
+    /// Changes the rate limit (as `POST /_sim/limits`).
+    pub fn set_limits(&self, change: &crate::limits::LimitsUpdate) -> Result<(), String> {
+        self.shared.limits().update(change)
     }
 
     /// Moves the simulated clock forward.

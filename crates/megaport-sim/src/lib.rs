@@ -13,6 +13,7 @@
 //! - [`json`]: rendering in the API's shapes.
 //! - [`api`]: route table and thin HTTP handlers.
 //! - [`faults`]: fault specs and matching.
+//! - [`limits`]: Megaport's rate limit per client address (429 with `Retry-After`).
 //! - [`calllog`]: call log and counters (secrets redacted).
 //! - [`control`]: the `/_sim/` routes and the [`SimControl`] client.
 //! - [`server`]: the hyper accept loop and the front service.
@@ -24,6 +25,7 @@ pub mod control;
 pub mod faults;
 pub mod inprocess;
 pub mod json;
+pub mod limits;
 pub mod orders;
 pub mod requests;
 pub mod scenario;

@@ -22,6 +22,7 @@ use super::api::{self, ApiRequest};
 use super::calllog::CallLog;
 use super::control;
 use super::faults::{FaultKind, FaultRegistry};
+use super::limits::RateLimits;
 use super::scenario::Scenario;
 use super::state::{ApiError, World};
 use super::{SimulatorError, json as render};
@@ -36,6 +37,7 @@ pub struct Shared {
     world: Mutex<World>,
     faults: Mutex<FaultRegistry>,
     log: Mutex<CallLog>,
+    limits: Mutex<RateLimits>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -53,6 +55,7 @@ impl Shared {
             world: Mutex::new(world),
             faults: Mutex::new(FaultRegistry::default()),
             log: Mutex::new(CallLog::default()),
+            limits: Mutex::new(RateLimits::default()),
         })
     }
     /// The world (never hold the guard across an await).
@@ -66,6 +69,10 @@ impl Shared {
     /// The call log.
     pub fn log(&self) -> MutexGuard<'_, CallLog> {
         lock(&self.log)
+    }
+    /// The rate limit.
+    pub fn limits(&self) -> MutexGuard<'_, RateLimits> {
+        lock(&self.limits)
     }
     /// Reloads the scenario and clears faults, calls, counters, the clock offset and tokens.
     pub fn reset(&self) -> Result<(), SimulatorError> {
@@ -88,10 +95,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let shared = shared.clone();
+                    let client = peer.ip().to_string();
                     conns.spawn(async move {
-                        let svc = service_fn(move |req| front(shared.clone(), req));
+                        let svc = service_fn(move |req| front(shared.clone(), client.clone(), req));
                         let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                     });
                 }
@@ -212,7 +220,11 @@ fn fault_response(spec: &super::faults::FaultSpec) -> Response<Body> {
     resp
 }
 
-async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+async fn front(
+    shared: Arc<Shared>,
+    client: String,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
     let (parts, body) = req.into_parts();
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().map(str::to_string);
@@ -234,6 +246,7 @@ async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
     };
     respond(
         &shared,
+        &client,
         &parts.method,
         &raw_path,
         raw_query.as_deref(),
@@ -244,9 +257,11 @@ async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
 }
 
 /// Answers one API request (not a `/_sim/` control) as the server does, whatever carried it:
-/// counters, faults, call log, dispatch. `Err` means the connection is dropped.
+/// counters, the rate limit of `client` (an address), faults, call log, dispatch. `Err` means
+/// the connection is dropped.
 pub async fn respond(
     shared: &Shared,
+    client: &str,
     http_method: &axum::http::Method,
     raw_path: &str,
     raw_query: Option<&str>,
@@ -276,6 +291,28 @@ pub async fn respond(
             at,
         );
     };
+    // Megaport's rate limit, before anything reaches the API (an injected fault comes first:
+    // it stands for something between the client and the API).
+    if fault.is_none()
+        && let Err(retry) = shared.limits().admit(client, std::time::Instant::now())
+    {
+        shared.log().count("429 rate limited".to_owned());
+        let mut resp = api::json_response(
+            429,
+            &render::envelope(
+                "Too Many Requests",
+                Some(serde_json::Value::String(
+                    "Rate limit exceeded: at most 500 requests per 5 minutes per source IP".into(),
+                )),
+            ),
+        );
+        let seconds = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+            resp.headers_mut().insert("Retry-After", v);
+        }
+        record(429);
+        return Ok(resp);
+    }
     let lost_answer = fault
         .as_ref()
         .filter(|f| f.kind == FaultKind::LostAnswer)
