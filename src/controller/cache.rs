@@ -12,6 +12,7 @@
 //! snapshot at once, so a reconcile never acts again on its own stale read.
 
 use crate::sync::{Locked, ReadWrite};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -65,12 +66,38 @@ pub type ProductsCache = SharedList<Product>;
 pub type KeysCache = SharedList<ServiceKey>;
 
 impl ProductsCache {
-    /// Products over `api`, refreshed at most every `refresh_period` on their own.
+    /// Products over `api`, refreshed at most every `refresh_period` on their own. The API
+    /// sometimes lists a product without the diversity zone it has: such a read keeps the last
+    /// zone seen for that product, so diversity decisions and `DiversityAvailable` never flip on
+    /// one empty read.
     pub fn products(api: Arc<dyn ProductsApi>, refresh_period: Duration) -> Self {
+        let zones: Arc<std::sync::Mutex<HashMap<String, String>>> = Arc::default();
         Self::new("products", refresh_period, move || {
             let api = api.clone();
-            Box::pin(async move { api.list_products(None).await })
+            let zones = zones.clone();
+            Box::pin(async move {
+                let mut products = api.list_products(None).await?;
+                keep_known_zones(&mut products, &mut zones.locked());
+                Ok(products)
+            })
         })
+    }
+}
+
+/// Fills an empty `diversityZone` with the last zone seen for the product, and remembers the
+/// zones read now.
+fn keep_known_zones(products: &mut [Product], known: &mut HashMap<String, String>) {
+    for p in products {
+        match p.diversity_zone.as_deref().map(str::trim) {
+            Some(zone) if !zone.is_empty() => {
+                known.insert(p.product_uid.clone(), zone.to_owned());
+            }
+            _ => {
+                if let Some(zone) = known.get(&p.product_uid) {
+                    p.diversity_zone = Some(zone.clone());
+                }
+            }
+        }
     }
 }
 
@@ -347,5 +374,30 @@ mod tests {
         tokio::time::sleep(FAILURE_REUSE).await;
         assert!(cache.get().await.is_ok());
         sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_empty_zone_read_keeps_the_last_known_zone() {
+        use crate::megaport::fake::FakeMegaport;
+        let fake = FakeMegaport::quantumgpu();
+        let cache = ProductsCache::products(Arc::new(fake.clone()), Duration::from_secs(60));
+        let zone = |items: &[Product]| {
+            items
+                .iter()
+                .find(|p| p.product_uid == quantumgpu::PORT_LAX_EQ1_BLUE)
+                .and_then(|p| p.diversity_zone.clone())
+        };
+        assert_eq!(zone(&cache.get().await.unwrap().items), Some("blue".into()));
+        // The API lists the port once without its zone...
+        fake.sim.empty_zone_reads(quantumgpu::PORT_LAX_EQ1_BLUE, 2);
+        let raw = fake.list_products(None).await.unwrap();
+        assert_eq!(
+            zone(&raw).as_deref(),
+            Some(""),
+            "the simulator gives the empty read"
+        );
+        // ...and the shared snapshot keeps blue.
+        let fresh = cache.get_fresher_than(Duration::ZERO).await.unwrap();
+        assert_eq!(zone(&fresh.items), Some("blue".into()));
     }
 }

@@ -31,6 +31,10 @@ pub enum RouteId {
     PortVlan,
     /// `PUT /v2/product/{type}/{uid}`.
     ProductModify,
+    /// `POST /v2/product/{uid}/lock`.
+    Lock,
+    /// `DELETE /v2/product/{uid}/lock`.
+    Unlock,
     /// `PUT /v3/product/vxc/{uid}`.
     VxcModify,
     /// `POST /v3/product/{uid}/action/{action}`.
@@ -64,6 +68,8 @@ pub const ROUTES: &[(&str, &str, RouteId)] = &[
     ("PUT", "/v2/product/{uid}/tags", RouteId::TagsPut),
     ("GET", "/v2/product/port/{uid}/vlan", RouteId::PortVlan),
     ("PUT", "/v2/product/{type}/{uid}", RouteId::ProductModify),
+    ("POST", "/v2/product/{uid}/lock", RouteId::Lock),
+    ("DELETE", "/v2/product/{uid}/lock", RouteId::Unlock),
     ("PUT", "/v3/product/vxc/{uid}", RouteId::VxcModify),
     (
         "POST",
@@ -120,7 +126,10 @@ pub fn find_route(method: &str, path: &str) -> Result<Matched, bool> {
                 params,
             });
         }
-        other_method = true;
+        // 405 only for a path that exists as written under another method (DELETE of a key);
+        // an unknown sub-path that merely fits a template's parameters is 404, as the real API
+        // answers.
+        other_method |= !template.contains('{');
     }
     Err(other_method)
 }
@@ -304,11 +313,22 @@ fn handle(
                 .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_string()))
                 .filter(|s| !s.is_empty())
                 .collect();
-            let data: Vec<Value> = w
+            let mut data: Vec<Value> = w
                 .list_products(&caller, &statuses)
                 .into_iter()
                 .map(|x| render::product(w, x))
                 .collect();
+            // Reads the real API gives now and then: a zoned product listed without its zone.
+            for product in &mut data {
+                let uid = product["productUid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(left) = w.empty_zone_reads.get_mut(&uid).filter(|n| **n > 0) {
+                    *left -= 1;
+                    product["diversityZone"] = Value::String(String::new());
+                }
+            }
             Ok(ok(
                 &format!("Found [{}] products", data.len()),
                 Some(Value::Array(data)),
@@ -362,6 +382,17 @@ fn handle(
                 &format!("Product [{}] has been updated", product.uid),
                 Some(render::service_shape(w, product)),
             ))
+        }
+        RouteId::Lock | RouteId::Unlock => {
+            let lock = route.id == RouteId::Lock;
+            w.set_locked(&caller, p(0), lock)?;
+            let message = if lock {
+                "Service locked"
+            } else {
+                "Service unlocked"
+            };
+            let product = w.readable(&caller, p(0))?;
+            Ok(ok(message, Some(render::service_shape(w, product))))
         }
         RouteId::VxcModify => {
             let req: VxcUpdate = body(&req.body)?;

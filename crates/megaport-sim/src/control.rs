@@ -67,6 +67,11 @@ struct BoolBody {
     value: bool,
 }
 
+#[derive(Deserialize)]
+struct TimesBody {
+    times: u32,
+}
+
 /// Answers a `/_sim/` request.
 pub fn handle(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Response<Body> {
     match route(shared, method, path, body) {
@@ -139,6 +144,15 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Result<Valu
                 .map(|p| render::product(&w, p))
                 .unwrap_or(Value::Null);
             ok(p)
+        }
+        ("POST", ["products", uid, "emptyZoneReads"]) => {
+            let b: TimesBody = parse(body)?;
+            let mut w = shared.world();
+            if w.product(uid).is_none() {
+                return Err(fail(404, format!("no product {uid}")));
+            }
+            w.empty_zone_reads.insert((*uid).to_owned(), b.times);
+            ok(json!({"productUid": uid, "times": b.times}))
         }
         ("POST", ["products", uid, "vxcPermitted"]) => {
             let b: BoolBody = parse(body)?;
@@ -242,6 +256,13 @@ impl SimControl {
     pub async fn limits(&self) -> Result<Value, SimulatorError> {
         self.send::<Value>(reqwest::Method::GET, "limits", None)
             .await
+    }
+    /// Makes the next `times` product lists show product `uid` with an empty `diversityZone`.
+    pub async fn empty_zone_reads(&self, uid: &str, times: u32) -> Result<(), SimulatorError> {
+        let path = format!("products/{uid}/emptyZoneReads");
+        self.send::<Value>(reqwest::Method::POST, &path, Some(json!({"times": times})))
+            .await
+            .map(drop)
     }
     /// Removes every fault.
     pub async fn clear_faults(&self) -> Result<(), SimulatorError> {

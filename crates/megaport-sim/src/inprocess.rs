@@ -89,6 +89,14 @@ impl InProcess {
         self.shared.limits().update(change)
     }
 
+    /// Makes the next `times` product lists show product `uid` with an empty `diversityZone`.
+    pub fn empty_zone_reads(&self, uid: &str, times: u32) {
+        self.shared
+            .world()
+            .empty_zone_reads
+            .insert(uid.to_owned(), times);
+    }
+
     /// Moves the simulated clock forward.
     pub fn advance_clock(&self, ms: i64) -> i64 {
         self.shared.world().advance_clock(ms)

@@ -110,7 +110,7 @@ pub fn product(w: &World, p: &Product) -> Value {
     put("attributeTags", json!({}));
     put("virtual", json!(p.kind != ProductKind::Port));
     put("buyoutPort", json!(false));
-    put("locked", json!(false));
+    put("locked", json!(p.locked));
     put("adminLocked", json!(false));
     put("cancelable", json!(p.in_service()));
     put("locationDetail", location_detail(loc));
@@ -227,7 +227,7 @@ pub fn vxc(w: &World, p: &Product) -> Value {
         "up": p.status == status::LIVE, "costCentre": p.cost_centre,
         "contractStartDate": p.contract_start, "contractEndDate": p.contract_end,
         "contractTermMonths": p.term, "companyUid": p.company_uid,
-        "companyName": company_name(w, &p.company_uid), "locked": false, "adminLocked": false,
+        "companyName": company_name(w, &p.company_uid), "locked": p.locked, "adminLocked": false,
         "attributeTags": {}, "cancelable": p.in_service(), "vxcApproval": approval,
         "aEnd": a, "bEnd": b, "resources": { "vll": vll },
     })
@@ -291,7 +291,7 @@ pub fn service_shape(w: &World, p: &Product) -> Value {
         "bLocation": b_loc.map(|l| l.site_code.clone().unwrap_or_else(|| l.name.clone())),
         "bLocationId": b_loc.map(|l| l.id),
         "lagPrimary": p.lag_primary, "aggregationId": p.aggregation_id, "attributeTags": {},
-        "createdBy": Value::Null, "locked": false, "adminLocked": false,
+        "createdBy": Value::Null, "locked": p.locked, "adminLocked": false,
         "errorMessage": Value::Null, "promoCode": Value::Null,
     })
 }

@@ -285,6 +285,8 @@ pub struct Product {
     pub mve_vendor: Option<String>,
     /// VXC data.
     pub vxc: Option<VxcInfo>,
+    /// Locked by its owner (`POST /v2/product/{uid}/lock`): it refuses modification.
+    pub locked: bool,
 }
 
 impl Product {
@@ -327,6 +329,7 @@ impl Product {
             mve_size: None,
             mve_vendor: None,
             vxc: None,
+            locked: false,
         }
     }
 
@@ -492,6 +495,9 @@ pub struct World {
     pub next_id: i64,
     /// Next order id.
     pub next_order_id: i64,
+    /// Product lists that still show a product's `diversityZone` empty (a read the real API
+    /// gives now and then), by product uid.
+    pub empty_zone_reads: HashMap<String, u32>,
 }
 
 impl World {
@@ -547,6 +553,7 @@ impl World {
             delays: s.settings.provisioning,
             next_id: 0,
             next_order_id: 50_001,
+            empty_zone_reads: HashMap::new(),
         };
         let max_id = s
             .products
@@ -1146,6 +1153,19 @@ impl World {
         Ok(p)
     }
 
+    /// Locks or unlocks one of the caller's Ports, MCRs or MVEs.
+    pub fn set_locked(&mut self, caller: &Caller, uid: &str, locked: bool) -> Result<(), ApiError> {
+        require_write(caller)?;
+        let p = self.owned_mut(caller, uid)?;
+        if p.kind == ProductKind::Vxc {
+            return Err(ApiError::bad_request(
+                "only Ports, MCRs and MVEs can be locked",
+            ));
+        }
+        p.locked = locked;
+        Ok(())
+    }
+
     /// `PUT /v2/product/{type}/{uid}`: rename, cost centre, marketplace visibility, term.
     pub fn modify_product(
         &mut self,
@@ -1156,6 +1176,11 @@ impl World {
     ) -> Result<(), ApiError> {
         require_write(caller)?;
         let p = self.owned_mut(caller, uid)?;
+        if p.locked {
+            return Err(ApiError::bad_request(format!(
+                "Service {uid} is locked and cannot be modified: unlock it first"
+            )));
+        }
         if p.kind == ProductKind::Vxc || p.kind.path_name() != path_type {
             return Err(ApiError::not_found(format!(
                 "Could not find a {path_type} service with UID {uid}"

@@ -1386,3 +1386,53 @@ async fn example_scenario_file_serves() {
     assert_eq!(v["data"][0]["fullyApproved"], true, "pre-approved key");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_locked_port_refuses_modification_and_unknown_sub_paths_are_404() {
+    let (sim, api) = start().await;
+    let t = api.token(PROVIDER_ADMIN_ID, PROVIDER_ADMIN_SECRET).await;
+    let lock = format!("/v2/product/{PORT_LAX_EQ1_BLUE}/lock");
+    let (s, _) = api.call(reqwest::Method::POST, &lock, Some(&t), None).await;
+    assert_eq!(s, 200);
+    let (_, v) = api
+        .get(&format!("/v2/product/{PORT_LAX_EQ1_BLUE}"), Some(&t))
+        .await;
+    assert_eq!(v["data"]["locked"], true);
+    let rename = json!({"name": "renamed"});
+    let (s, v) = api
+        .put(
+            &format!("/v2/product/megaport/{PORT_LAX_EQ1_BLUE}"),
+            &t,
+            rename.clone(),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap_or_default().contains("locked")
+            || v["data"].to_string().contains("locked"),
+        "{v}"
+    );
+    let (s, _) = api
+        .call(reqwest::Method::DELETE, &lock, Some(&t), None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = api
+        .put(
+            &format!("/v2/product/megaport/{PORT_LAX_EQ1_BLUE}"),
+            &t,
+            rename,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // An unknown sub-path of a known prefix is 404 (not 405 because it fits a template).
+    let (s, v) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v2/product/{PORT_LAX_EQ1_BLUE}/nonsense"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+    sim.shutdown().await;
+}
