@@ -142,6 +142,8 @@ reasons! {
     UpdatePaced,
     /// A key issued for the request is no longer listed.
     KeyMissing,
+    /// A key's on-ramp was decommissioned.
+    OnRampGone,
     /// Megaport could not be reached or failed.
     MegaportUnavailable,
     /// Kubernetes could not be read.

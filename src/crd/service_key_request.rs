@@ -282,6 +282,9 @@ pub enum KeyState {
     Expired,
     /// Set inactive.
     Deactivated,
+    /// Its on-ramp was decommissioned: the key is still listed but can no longer
+    /// be used.
+    Gone,
 }
 
 /// What the operator observed for the request.

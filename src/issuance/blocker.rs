@@ -79,6 +79,14 @@ pub enum Blocker {
         /// What changed outside, when it is a restore.
         restore: Vec<String>,
     },
+    /// A key's on-ramp was decommissioned: the key is still listed and useless;
+    /// no other key is issued in its place.
+    OnRampGone {
+        /// The key.
+        fingerprint: String,
+        /// Its on-ramp.
+        on_ramp: String,
+    },
     /// A key issued for the request is no longer listed; no other is issued in its place.
     KeyMissing {
         /// The key.
@@ -108,6 +116,7 @@ impl Blocker {
             Self::UpdateRejected { .. } => Reason::UpdateRejected,
             Self::UpdatePaced { .. } => Reason::UpdatePaced,
             Self::KeyMissing { .. } => Reason::KeyMissing,
+            Self::OnRampGone { .. } => Reason::OnRampGone,
         }
     }
 
@@ -181,6 +190,13 @@ impl std::fmt::Display for Blocker {
                     "key {fingerprint}: {what} waits for Megaport's allowance of one update per key every few minutes; it is sent at {when}"
                 )
             }
+            Self::OnRampGone {
+                fingerprint,
+                on_ramp,
+            } => write!(
+                f,
+                "key {fingerprint} is gone: its on-ramp {on_ramp} was decommissioned; no other key is issued in its place (delete the request to start over)"
+            ),
             Self::KeyMissing {
                 fingerprint,
                 on_ramp,

@@ -71,6 +71,8 @@ pub struct Observed<'a> {
     pub secret: SecretSeen,
     /// Least time between two updates of one key, ms.
     pub update_spacing_ms: i64,
+    /// On-ramps that were decommissioned (their keys can no longer be used).
+    pub gone_on_ramps: &'a [String],
 }
 
 /// What one reconcile does.
@@ -142,8 +144,11 @@ pub fn decide(o: &Observed<'_>, now: jiff::Timestamp) -> Decision {
                 decision.steps.push(step);
             }
             _ => {
-                let (step, paced) = pace(step, record, o.update_spacing_ms, now);
-                decision.blockers.extend(paced);
+                let (step, held) = match gone(step, record, o.gone_on_ramps) {
+                    (step, Some(gone)) => (step, Some(gone)),
+                    (step, None) => pace(step, record, o.update_spacing_ms, now),
+                };
+                decision.blockers.extend(held);
                 decision.steps.push(step);
             }
         }
@@ -173,6 +178,29 @@ pub fn decide_deletion(
         .into_iter()
         .map(|key| on_delete(policy, key, now))
         .collect()
+}
+
+/// A key whose on-ramp is gone is kept as it is (no update can help it) and reported.
+fn gone(step: KeyStep, record: &Record, gone_on_ramps: &[String]) -> (KeyStep, Option<Blocker>) {
+    if !gone_on_ramps.contains(&record.product_uid) {
+        return (step, None);
+    }
+    let key = match &step.action {
+        KeyAction::Keep(key) | KeyAction::Update { key, .. } | KeyAction::Restore { key, .. } => {
+            key.clone()
+        }
+        _ => return (step, None),
+    };
+    let blocker = Blocker::OnRampGone {
+        fingerprint: crate::delivery::fingerprint(&key.key),
+        on_ramp: record.product_uid.clone(),
+    };
+    let kept = KeyStep {
+        action: KeyAction::Keep(key),
+        digest: record.applied.clone().unwrap_or_default(),
+        ..step
+    };
+    (kept, Some(blocker))
 }
 
 /// Holds back an update or restore that comes too soon after the key's last update: the key is

@@ -97,6 +97,7 @@ struct Case {
     products: Vec<Product>,
     claims: Vec<Claim>,
     secret: SecretSeen,
+    gone: Vec<String>,
 }
 
 impl Case {
@@ -109,6 +110,7 @@ impl Case {
             products: vec![port(LA2, "red", &[]), port(LA1, "blue", &[101])],
             claims: Vec::new(),
             secret: SecretSeen::Absent { refusal: None },
+            gone: Vec::new(),
         }
     }
 
@@ -134,6 +136,7 @@ impl Case {
                     SecretSeen::NotRead
                 },
                 update_spacing_ms: 300_000,
+                gone_on_ramps: &self.gone,
             },
             now(),
         )
@@ -332,6 +335,7 @@ fn a_region_that_does_not_exist_waits() {
             planning: Some(Planning::default()),
             secret: SecretSeen::NotRead,
             update_spacing_ms: 300_000,
+            gone_on_ramps: &[],
         },
         now(),
     );
@@ -738,4 +742,32 @@ fn update_history_keeps_thirty_days() {
         r.next_update_at(now(), 300_000),
         Some(now().as_millisecond() + 300_000)
     );
+}
+
+#[test]
+fn a_key_whose_on_ramp_is_gone_is_kept_reported_and_never_replaced() {
+    let (mut case, key) = issued_case(region_spec());
+    case.gone = vec![LA1.to_owned()];
+    // Even with a change made outside, nothing is sent to a key on a decommissioned port.
+    case.keys[0].active = false;
+    let d = case.decide();
+    assert_eq!(actions(&d), ["keep"]);
+    let [
+        Blocker::OnRampGone {
+            fingerprint: fp,
+            on_ramp,
+        },
+    ] = d.blockers.as_slice()
+    else {
+        panic!("{:?}", d.blockers)
+    };
+    assert_eq!(
+        (fp.as_str(), on_ramp.as_str()),
+        (fingerprint(&key.key).as_str(), LA1)
+    );
+    assert!(
+        !d.blockers[0].heals_by_itself(),
+        "Stalled: a human must act"
+    );
+    assert!(d.blockers[0].to_string().contains("decommissioned"));
 }

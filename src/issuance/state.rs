@@ -64,7 +64,15 @@ pub fn issued_key(
     products: &[Product],
     now: EpochMillis,
 ) -> IssuedKey {
-    let state = key_state(key, now);
+    let gone = products
+        .iter()
+        .find(|p| p.product_uid == key.product_uid)
+        .is_some_and(|p| p.provisioning_status.is_decommissioned());
+    let state = if gone {
+        KeyState::Gone
+    } else {
+        key_state(key, now)
+    };
     let (used_by_vxc, used_by_company) = match state {
         KeyState::Used => used_by(key, products).map_or((None, None), |(v, c)| (Some(v), c)),
         _ => (None, None),

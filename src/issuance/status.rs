@@ -95,7 +95,9 @@ pub fn phase(observed: &StatusInputs) -> Phase {
         };
     }
     let count = |s: KeyState| keys.iter().filter(|k| k.state == s).count();
-    if count(KeyState::Used) == keys.len() {
+    if count(KeyState::Gone) > 0 {
+        Phase::Failed
+    } else if count(KeyState::Used) == keys.len() {
         Phase::Used
     } else if count(KeyState::Expired) > 0 {
         Phase::Expired

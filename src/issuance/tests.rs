@@ -476,3 +476,25 @@ fn waiting_blocked_conflict_and_drift_conditions() {
         &desired_status(Some(&s2), Some(1), &o, now())
     ));
 }
+
+#[test]
+fn a_gone_key_fails_the_request() {
+    let mut o = observed(vec![
+        issued(KeyState::Gone, "blue"),
+        issued(KeyState::Active, "red"),
+    ]);
+    o.progress = Progress::Blocked(
+        Blocker::OnRampGone {
+            fingerprint: "sha256:0".into(),
+            on_ramp: "la1".into(),
+        },
+        vec![],
+    );
+    let s = desired_status(None, Some(1), &o, now());
+    assert_eq!(s.phase, Some(Phase::Failed));
+    assert_eq!(
+        condition(&s, ConditionType::Ready).unwrap().1,
+        Some(Reason::OnRampGone)
+    );
+    assert_eq!(condition(&s, ConditionType::Stalled).unwrap().0, Some(true));
+}

@@ -186,6 +186,14 @@ impl ProvisioningStatus {
         self.is_live() || self.0.eq_ignore_ascii_case("CONFIGURED")
     }
 
+    /// (Being) decommissioned: gone for good (a CANCELLED product still works until its term
+    /// ends).
+    pub fn is_decommissioned(&self) -> bool {
+        ["DECOMMISSIONED", "DECOMMISSIONING"]
+            .iter()
+            .any(|s| self.0.eq_ignore_ascii_case(s))
+    }
+
     /// Cancelled or (being) decommissioned.
     pub fn is_inactive(&self) -> bool {
         [

@@ -136,6 +136,14 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     };
     // Decide.
     let now = jiff::Timestamp::now();
+    let gone: Vec<String> = seen
+        .base
+        .products
+        .items
+        .iter()
+        .filter(|p| p.provisioning_status.is_decommissioned())
+        .map(|p| p.product_uid.clone())
+        .collect();
     let elsewhere = |fp: &str| claims::claimed_elsewhere(ctx, &req.uid, fp);
     let decision = issuance::decide(
         &Observed {
@@ -148,6 +156,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
             secret: seen.secret.clone(),
             update_spacing_ms: i64::try_from(ctx.settings.update_spacing.as_millis())
                 .unwrap_or(i64::MAX),
+            gone_on_ramps: &gone,
         },
         now,
     );
