@@ -2,11 +2,14 @@
 //! Megaport products through the same client the controllers use. Rendering is pure
 //! ([`render`]); [`run`] only fetches and prints.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use clap::{Args, Subcommand};
 
 use crate::connect::MegaportArgs;
+use crate::crd::onramp_region::OnRampStatus;
 use crate::megaport::models::Product;
 use crate::megaport::{MegaportClient, ProductsApi};
 use crate::onramp;
@@ -74,45 +77,11 @@ pub fn render(
     match view {
         CatalogView::Countries => {
             let counts = onramp::countries(products);
-            let rows: Vec<Count<'_>> = counts
-                .iter()
-                .map(|(c, n)| Count {
-                    country: Some(c),
-                    metro: None,
-                    live_on_ramps: *n,
-                })
-                .collect();
-            Ok(match format {
-                OutputFormat::Json => json(&rows)?,
-                OutputFormat::Table => table(
-                    &["COUNTRY", "LIVE ON-RAMPS"],
-                    counts
-                        .iter()
-                        .map(|(c, n)| vec![c.clone(), n.to_string()])
-                        .collect(),
-                ),
-            })
+            render_counts(format, "COUNTRY", &counts, |c| (Some(c), None))
         }
         CatalogView::Metros { country } => {
             let counts = onramp::metros(products, country.as_deref());
-            let rows: Vec<Count<'_>> = counts
-                .iter()
-                .map(|(m, n)| Count {
-                    country: country.as_deref(),
-                    metro: Some(m),
-                    live_on_ramps: *n,
-                })
-                .collect();
-            Ok(match format {
-                OutputFormat::Json => json(&rows)?,
-                OutputFormat::Table => table(
-                    &["METRO", "LIVE ON-RAMPS"],
-                    counts
-                        .iter()
-                        .map(|(m, n)| vec![m.clone(), n.to_string()])
-                        .collect(),
-                ),
-            })
+            render_counts(format, "METRO", &counts, |m| (country.as_deref(), Some(m)))
         }
         CatalogView::Onramps { country, metro } => {
             let on_ramps = onramp::on_ramps(products, country.as_deref(), metro.as_deref());
@@ -123,31 +92,63 @@ pub fn render(
                         "NAME", "TYPE", "COUNTRY", "METRO", "LOCATION", "ID", "ZONE", "SPEED",
                         "VXCS", "USED", "ELIGIBLE",
                     ],
-                    on_ramps
-                        .iter()
-                        .map(|o| {
-                            vec![
-                                o.name.clone(),
-                                o.product_type.map(|k| format!("{k:?}")).unwrap_or_default(),
-                                o.country.clone().unwrap_or_default(),
-                                o.metro.clone().unwrap_or_default(),
-                                o.location.clone().unwrap_or_default(),
-                                o.location_id.map(|i| i.to_string()).unwrap_or_default(),
-                                o.diversity_zone.clone().unwrap_or_else(|| "-".into()),
-                                o.speed_mbps.map(|s| s.to_string()).unwrap_or_default(),
-                                o.connections.to_string(),
-                                format!("{}%", o.utilisation_percent),
-                                match &o.reason {
-                                    None => "yes".into(),
-                                    Some(reason) => format!("no: {reason}"),
-                                },
-                            ]
-                        })
-                        .collect(),
+                    on_ramps.iter().map(on_ramp_row).collect(),
                 ),
             })
         }
     }
+}
+
+/// Live on-ramp counts by `column` (country or metro); `place` gives a row's country and metro.
+fn render_counts<'a>(
+    format: OutputFormat,
+    column: &str,
+    counts: &'a BTreeMap<String, usize>,
+    place: impl Fn(&'a str) -> (Option<&'a str>, Option<&'a str>),
+) -> serde_json::Result<String> {
+    Ok(match format {
+        OutputFormat::Json => {
+            let rows: Vec<Count<'_>> = counts
+                .iter()
+                .map(|(name, n)| {
+                    let (country, metro) = place(name);
+                    Count {
+                        country,
+                        metro,
+                        live_on_ramps: *n,
+                    }
+                })
+                .collect();
+            json(&rows)?
+        }
+        OutputFormat::Table => table(
+            &[column, "LIVE ON-RAMPS"],
+            counts
+                .iter()
+                .map(|(name, n)| vec![name.clone(), n.to_string()])
+                .collect(),
+        ),
+    })
+}
+
+/// One table row of the on-ramps view.
+fn on_ramp_row(o: &OnRampStatus) -> Vec<String> {
+    vec![
+        o.name.clone(),
+        o.product_type.map(|k| format!("{k:?}")).unwrap_or_default(),
+        o.country.clone().unwrap_or_default(),
+        o.metro.clone().unwrap_or_default(),
+        o.location.clone().unwrap_or_default(),
+        o.location_id.map(|i| i.to_string()).unwrap_or_default(),
+        o.diversity_zone.clone().unwrap_or_else(|| "-".into()),
+        o.speed_mbps.map(|s| s.to_string()).unwrap_or_default(),
+        o.connections.to_string(),
+        format!("{}%", o.utilisation_percent),
+        match &o.reason {
+            None => "yes".into(),
+            Some(reason) => format!("no: {reason}"),
+        },
+    ]
 }
 
 #[cfg(test)]

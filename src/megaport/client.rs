@@ -17,13 +17,13 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use reqwest::{Method, StatusCode, header};
+use reqwest::{Method, RequestBuilder, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::auth::TokenSource;
+use super::auth::{Token, TokenSource};
 use super::config::{ClientConfig, RetryConfig};
 use super::error::{ErrorData, MegaportError, decode_detail};
 use super::models::{
@@ -227,31 +227,10 @@ impl MegaportClient {
                     Err(err) => return Err(err),
                 },
             };
-            let mut request = self
-                .inner
-                .http
-                .request(call.method.clone(), url.clone())
-                .header(header::ACCEPT, "application/json");
-            if let Some(token) = &token {
-                request = request.bearer_auth(token.bearer());
-            }
-            if let Some(body) = &call.body {
-                request = request.json(body);
-            }
+            let request = self.request(&call, &url, token.as_ref());
             let started = std::time::Instant::now();
             let next = match request.send().await {
-                Err(err) => {
-                    tracing::debug!(endpoint = call.endpoint, attempt, error = %err.without_url_ref(), "Megaport request failed in transport");
-                    // A refused connection never reached the server: safe to retry any call.
-                    let retry = call.idempotent || err.is_connect();
-                    match backoff.next().filter(|_| retry) {
-                        Some(delay) => Next::Retry(delay),
-                        None => Next::Fail(MegaportError::Transport {
-                            endpoint: call.endpoint,
-                            source: Box::new(err.without_url()),
-                        }),
-                    }
-                }
+                Err(err) => Self::after_transport_error(&call, attempt, err, &mut backoff),
                 Ok(response) => {
                     let status = response.status();
                     tracing::debug!(
@@ -292,6 +271,41 @@ impl MegaportClient {
                         .fold(err, |err, key| err.redact_service_key(key)));
                 }
             }
+        }
+    }
+
+    /// The HTTP request for one attempt of `call`.
+    fn request(&self, call: &Call<'_>, url: &Url, token: Option<&Token>) -> RequestBuilder {
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), url.clone())
+            .header(header::ACCEPT, "application/json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token.bearer());
+        }
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        request
+    }
+
+    /// Classifies a transport failure: retry (after a delay) or fail.
+    fn after_transport_error(
+        call: &Call<'_>,
+        attempt: u32,
+        err: reqwest::Error,
+        backoff: &mut impl Iterator<Item = Duration>,
+    ) -> Next {
+        tracing::debug!(endpoint = call.endpoint, attempt, error = %err.without_url_ref(), "Megaport request failed in transport");
+        // A refused connection never reached the server: safe to retry any call.
+        let retry = call.idempotent || err.is_connect();
+        match backoff.next().filter(|_| retry) {
+            Some(delay) => Next::Retry(delay),
+            None => Next::Fail(MegaportError::Transport {
+                endpoint: call.endpoint,
+                source: Box::new(err.without_url()),
+            }),
         }
     }
 

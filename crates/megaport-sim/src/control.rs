@@ -207,6 +207,16 @@ impl SimControl {
         }
     }
 
+    /// Sends a control request whose answer carries nothing to read.
+    async fn act(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(), SimulatorError> {
+        self.send::<Value>(method, path, body).await.map(drop)
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
@@ -266,9 +276,7 @@ impl SimControl {
     }
     /// Removes every fault.
     pub async fn clear_faults(&self) -> Result<(), SimulatorError> {
-        self.send::<Value>(reqwest::Method::DELETE, "faults", None)
-            .await
-            .map(drop)
+        self.act(reqwest::Method::DELETE, "faults", None).await
     }
     /// Moves the simulated clock forward; returns the new now (epoch ms).
     pub async fn advance_clock(&self, by: Duration) -> Result<i64, SimulatorError> {
@@ -294,9 +302,7 @@ impl SimControl {
     }
     /// Clears the call log and counters.
     pub async fn clear_calls(&self) -> Result<(), SimulatorError> {
-        self.send::<Value>(reqwest::Method::DELETE, "calls", None)
-            .await
-            .map(drop)
+        self.act(reqwest::Method::DELETE, "calls", None).await
     }
     /// Requests per `METHOD /route/{template}`.
     pub async fn counters(&self) -> Result<BTreeMap<String, u64>, SimulatorError> {
@@ -311,15 +317,11 @@ impl SimControl {
     }
     /// Reloads the scenario and clears faults, calls, counters, clock offset and tokens.
     pub async fn reset(&self) -> Result<(), SimulatorError> {
-        self.send::<Value>(reqwest::Method::POST, "reset", None)
-            .await
-            .map(drop)
+        self.act(reqwest::Method::POST, "reset", None).await
     }
     /// Invalidates every issued token.
     pub async fn revoke_tokens(&self) -> Result<(), SimulatorError> {
-        self.send::<Value>(reqwest::Method::POST, "tokens/revoke", None)
-            .await
-            .map(drop)
+        self.act(reqwest::Method::POST, "tokens/revoke", None).await
     }
     /// Overrides an API key's token lifetime (seconds; any value ≥ 1).
     pub async fn set_token_lifetime(
@@ -328,9 +330,8 @@ impl SimControl {
         secs: u64,
     ) -> Result<(), SimulatorError> {
         let body = json!({"clientId": client_id, "seconds": secs});
-        self.send::<Value>(reqwest::Method::POST, "token-lifetime", Some(body))
+        self.act(reqwest::Method::POST, "token-lifetime", Some(body))
             .await
-            .map(drop)
     }
     /// Forces a product's provisioning status.
     pub async fn set_product_status(&self, uid: &str, status: &str) -> Result<(), SimulatorError> {
