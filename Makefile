@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 CARGO ?= cargo
 
-.PHONY: all build test lint unit e2e crds control-plane down demo simulator clean
+.PHONY: all build test lint unit e2e bench crds control-plane down demo simulator clean
 
 all: build
 
@@ -29,6 +29,14 @@ crds:
 e2e:
 	$(CARGO) test --features e2e --test e2e --no-run
 	bash hack/with-control-plane.sh $(CARGO) test --features e2e --test e2e -- --test-threads=1
+
+## The benchmark (not a test): issuing at scale against a real control plane and the simulator,
+## one table of numbers. Knobs: BENCH_N, BENCH_RUNS=off,steady,real, BENCH_RATE, ... (see
+## benches/issuance.rs); the numbers of a run are in docs/performance.md.
+bench:
+	bash hack/control-plane/build.sh >/dev/null
+	$(CARGO) bench --features e2e --bench issuance --no-run
+	$(CARGO) bench --features e2e --bench issuance
 
 ## Build (or reuse from ~/.cache) kube-apiserver, kube-controller-manager and etcd.
 control-plane:

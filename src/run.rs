@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// 5 minutes (and 100 per month); spec changes in between are coalesced, restores wait.
     #[arg(long, env = "KEY_UPDATE_SPACING_SECONDS", default_value_t = 300)]
     pub key_update_spacing_seconds: u64,
+    /// How often an issued request is looked at again when nothing changed (changes in
+    /// Megaport, to the request or to its Secret bring it back at once): a safety net.
+    #[arg(long, env = "RESYNC_SECONDS", default_value_t = 3600)]
+    pub resync_seconds: u64,
 }
 
 /// Runs the operator.
@@ -54,6 +58,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         keys_refresh: Duration::from_secs(args.keys_refresh_seconds.max(1)),
         concurrency: args.concurrency.max(1),
         update_spacing: Duration::from_secs(args.key_update_spacing_seconds),
+        resync: Duration::from_secs(args.resync_seconds.max(1)),
         ..Settings::default()
     };
     tracing::info!(

@@ -35,8 +35,79 @@ pub struct Candidate {
     pub capacity_mbps: u32,
     /// Capacity held by keys issued but not used yet, Mbps.
     pub reserved_mbps: u64,
-    /// VLANs taken on it, with who holds each (a VXC, an unused key, a request in progress).
-    pub taken_vlans: BTreeMap<u16, String>,
+    /// VLANs taken on it (by a VXC, an unused key, a request in progress), naming the holder
+    /// of the one a message may be about.
+    pub taken_vlans: TakenVlans,
+}
+
+/// The VLANs taken on one on-ramp: a set of all 4096 (cheap to fill from thousands of keys and
+/// to search), with the holder's name kept only where a message may show it — building a name
+/// for every VLAN of every on-ramp at every decision would cost more than the decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TakenVlans {
+    bits: [u64; 64],
+    holders: BTreeMap<u16, String>,
+}
+
+impl Default for TakenVlans {
+    fn default() -> Self {
+        Self {
+            bits: [0; 64],
+            holders: BTreeMap::new(),
+        }
+    }
+}
+
+impl TakenVlans {
+    /// Marks `vlan` taken; when it is `wanted` (the VLAN a request names) and nobody is named
+    /// for it yet, names `holder()` (the first holder stays named).
+    pub fn take(&mut self, vlan: u16, wanted: Option<u16>, holder: impl FnOnce() -> String) {
+        let Some(word) = self.bits.get_mut(usize::from(vlan / 64)) else {
+            return;
+        };
+        *word |= 1 << (vlan % 64);
+        if wanted == Some(vlan) {
+            self.holders.entry(vlan).or_insert_with(holder);
+        }
+    }
+
+    /// Marks every VLAN of `bits` taken (bit `v % 64` of word `v / 64`), naming none.
+    pub fn take_all(&mut self, bits: &[u64; 64]) {
+        for (mine, theirs) in self.bits.iter_mut().zip(bits) {
+            *mine |= theirs;
+        }
+    }
+
+    /// Marks `vlan` taken by `holder` (named whatever VLAN a request names).
+    pub fn insert(&mut self, vlan: u16, holder: String) {
+        self.take(vlan, Some(vlan), || holder);
+    }
+
+    /// Whether `vlan` is taken.
+    pub fn contains(&self, vlan: u16) -> bool {
+        self.bits
+            .get(usize::from(vlan / 64))
+            .is_some_and(|w| w & (1 << (vlan % 64)) != 0)
+    }
+
+    /// Who holds `vlan`, if it is taken.
+    pub fn holder(&self, vlan: u16) -> Option<&str> {
+        self.contains(vlan).then(|| {
+            self.holders
+                .get(&vlan)
+                .map_or("another key or connection", String::as_str)
+        })
+    }
+}
+
+impl FromIterator<(u16, String)> for TakenVlans {
+    fn from_iter<I: IntoIterator<Item = (u16, String)>>(iter: I) -> Self {
+        let mut taken = Self::default();
+        for (vlan, holder) in iter {
+            taken.insert(vlan, holder);
+        }
+        taken
+    }
 }
 
 /// A chosen on-ramp.
@@ -97,8 +168,8 @@ enum Misfit {
 }
 
 /// The lowest VLAN of `range` not in `taken`.
-pub fn lowest_free_vlan(range: VlanRange, taken: &BTreeMap<u16, String>) -> Option<u16> {
-    (range.min..=range.max).find(|v| !taken.contains_key(v))
+pub fn lowest_free_vlan(range: VlanRange, taken: &TakenVlans) -> Option<u16> {
+    (range.min..=range.max).find(|v| !taken.contains(*v))
 }
 
 fn fit(c: &Candidate, needs: &Needs) -> Result<Pick, Misfit> {
@@ -124,7 +195,7 @@ fn fit(c: &Candidate, needs: &Needs) -> Result<Pick, Misfit> {
     }
     let vlan = match (needs.single_use, needs.vlan) {
         (false, _) => None,
-        (true, Some(v)) => match c.taken_vlans.get(&v) {
+        (true, Some(v)) => match c.taken_vlans.holder(v) {
             Some(holder) => {
                 return Err(Misfit::VlanTaken(format!(
                     "VLAN {v} on {name} is held by {holder}"
@@ -232,6 +303,30 @@ mod tests {
             reserved_mbps: 0,
             taken_vlans: taken.iter().map(|v| (*v, format!("VXC on {v}"))).collect(),
         }
+    }
+
+    #[test]
+    fn taken_vlans_are_a_set_naming_only_the_wanted_vlans_first_holder() {
+        let mut taken = TakenVlans::default();
+        let mut named = Vec::new();
+        for vlan in [100, 101, 4094] {
+            taken.take(vlan, Some(101), || {
+                named.push(vlan);
+                format!("holder of {vlan}")
+            });
+        }
+        taken.take(101, Some(101), || "a second holder".into());
+        assert_eq!(named, [101], "names are built only for the wanted VLAN");
+        assert_eq!(
+            taken.holder(101),
+            Some("holder of 101"),
+            "the first stays named"
+        );
+        assert_eq!(taken.holder(100), Some("another key or connection"));
+        assert_eq!(taken.holder(102), None);
+        assert!(taken.contains(4094) && !taken.contains(4095));
+        let range = VlanRange { min: 100, max: 102 };
+        assert_eq!(lowest_free_vlan(range, &taken), Some(102));
     }
 
     fn needs(diversity: Diversity, vlan: Option<u16>) -> Needs {
@@ -399,7 +494,7 @@ mod tests {
                     match p.vlan {
                         Some(v) => {
                             prop_assert!(n.single_use);
-                            prop_assert!(!c.taken_vlans.contains_key(&v), "VLAN {} taken", v);
+                            prop_assert!(!c.taken_vlans.contains(v), "VLAN {} taken", v);
                             prop_assert!(n.vlan.is_none_or(|want| want == v));
                         }
                         None => prop_assert!(!n.single_use),

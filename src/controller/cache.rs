@@ -21,14 +21,64 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::key_store::KeyStore;
 use crate::megaport::models::{Product, ServiceKey};
 use crate::megaport::{MegaportError, ProductsApi, ServiceKeysApi};
 
+/// How a list is kept between fetches: built from a fetch, and changed in place by the
+/// operator's own writes.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// One item of the list.
+    type Item: Clone + Send + Sync + 'static;
+    /// The store of a fetched list.
+    fn from_items(items: Vec<Self::Item>) -> Self;
+    /// Adds `item`, or replaces the entry for the same object.
+    fn upsert(&mut self, item: Self::Item);
+    /// [`Store::upsert`] through a shared reference, when the store can (then readers of the
+    /// same snapshot see it, and the snapshot is never copied for a write).
+    fn upsert_shared(&self, _item: &Self::Item) -> bool {
+        false
+    }
+    /// How many items.
+    fn count(&self) -> usize;
+}
+
+impl Store for Vec<Product> {
+    type Item = Product;
+    fn from_items(items: Vec<Product>) -> Self {
+        items
+    }
+    fn upsert(&mut self, item: Product) {
+        self.retain(|p| p.product_uid != item.product_uid);
+        self.push(item);
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Store for KeyStore {
+    type Item = ServiceKey;
+    fn from_items(items: Vec<ServiceKey>) -> Self {
+        KeyStore::from_keys(items)
+    }
+    fn upsert(&mut self, item: ServiceKey) {
+        KeyStore::upsert(self, item);
+    }
+    fn upsert_shared(&self, item: &ServiceKey) -> bool {
+        KeyStore::upsert(self, item.clone());
+        true
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 /// One read of a list.
-#[derive(Debug)]
-pub struct Snapshot<T> {
+#[derive(Clone, Debug)]
+pub struct Snapshot<S> {
     /// The items as Megaport listed them (plus the operator's own writes since).
-    pub items: Vec<T>,
+    pub items: S,
     /// When they were read (monotonic).
     pub fetched_at: Instant,
     /// When they were read (wall clock, for status).
@@ -44,26 +94,24 @@ type Fetch<T> = Box<
 >;
 
 /// A shared, single-flighted list.
-pub struct SharedList<T> {
+pub struct SharedList<S: Store> {
     what: &'static str,
-    fetch: Fetch<T>,
+    fetch: Fetch<S::Item>,
     refresh_period: Duration,
-    current: std::sync::RwLock<Option<Arc<Snapshot<T>>>>,
+    current: std::sync::RwLock<Option<Arc<Snapshot<S>>>>,
     /// Held by the one caller fetching.
     fetching: Mutex<()>,
     /// The operator's own writes, with when they were made: re-applied over a fetch that
     /// started before them (its answer may predate them).
-    writes: std::sync::Mutex<Vec<(Instant, T)>>,
-    /// Whether two items are the same object (for writes).
-    same: fn(&T, &T) -> bool,
+    writes: std::sync::Mutex<Vec<(Instant, S::Item)>>,
     /// The last failed fetch, shared with the callers that waited for it.
     failure: std::sync::Mutex<Option<(Instant, Arc<MegaportError>)>>,
 }
 
 /// The provider's products.
-pub type ProductsCache = SharedList<Product>;
+pub type ProductsCache = SharedList<Vec<Product>>;
 /// The provider's service keys.
-pub type KeysCache = SharedList<ServiceKey>;
+pub type KeysCache = SharedList<KeyStore>;
 
 impl ProductsCache {
     /// Products over `api`, refreshed at most every `refresh_period` on their own. The API
@@ -104,46 +152,19 @@ fn keep_known_zones(products: &mut [Product], known: &mut HashMap<String, String
 impl KeysCache {
     /// Every service key of the company over `api`, refreshed at most every `refresh_period`.
     pub fn keys(api: Arc<dyn ServiceKeysApi>, refresh_period: Duration) -> Self {
-        let mut keys = Self::new("service keys", refresh_period, move || {
+        Self::new("service keys", refresh_period, move || {
             let api = api.clone();
             Box::pin(async move { api.list_service_keys().await })
-        });
-        keys.same = |a, b| a.key == b.key;
-        keys
-    }
-
-    /// Folds a key the operator just created or updated into the current snapshot (replacing
-    /// the entry with the same key), so later reconciles see the operator's own writes.
-    pub fn upsert(&self, key: ServiceKey) {
-        self.writes.locked().push((Instant::now(), key.clone()));
-        let mut current = self.current.writing();
-        let Some(snapshot) = current.as_ref() else {
-            return;
-        };
-        let mut items = snapshot.items.clone();
-        overlay(&mut items, std::slice::from_ref(&key), self.same);
-        *current = Some(Arc::new(Snapshot {
-            items,
-            fetched_at: snapshot.fetched_at,
-            fetched_at_wall: snapshot.fetched_at_wall,
-        }));
+        })
     }
 }
 
-/// Replaces (or adds) each of `writes` in `items`.
-fn overlay<T: Clone>(items: &mut Vec<T>, writes: &[T], same: fn(&T, &T) -> bool) {
-    for write in writes {
-        items.retain(|i| !same(i, write));
-        items.push(write.clone());
-    }
-}
-
-impl<T: Clone + Send + Sync + 'static> SharedList<T> {
+impl<S: Store> SharedList<S> {
     /// A list read by `fetch` at most every `refresh_period` on its own.
     pub fn new<F, Fut>(what: &'static str, refresh_period: Duration, fetch: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<T>, MegaportError>> + Send + 'static,
+        Fut: Future<Output = Result<Vec<S::Item>, MegaportError>> + Send + 'static,
     {
         Self {
             what,
@@ -152,12 +173,11 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
             current: std::sync::RwLock::new(None),
             fetching: Mutex::new(()),
             writes: std::sync::Mutex::new(Vec::new()),
-            same: |_, _| false,
             failure: std::sync::Mutex::new(None),
         }
     }
 
-    fn snapshot(&self) -> Option<Arc<Snapshot<T>>> {
+    fn snapshot(&self) -> Option<Arc<Snapshot<S>>> {
         self.current.reading().clone()
     }
 
@@ -167,7 +187,7 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
     }
 
     /// The items, read no longer than the refresh period ago.
-    pub async fn get(&self) -> Result<Arc<Snapshot<T>>, Arc<MegaportError>> {
+    pub async fn get(&self) -> Result<Arc<Snapshot<S>>, Arc<MegaportError>> {
         self.get_fresher_than(self.refresh_period).await
     }
 
@@ -176,8 +196,8 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
     pub async fn get_fresher_than(
         &self,
         max_age: Duration,
-    ) -> Result<Arc<Snapshot<T>>, Arc<MegaportError>> {
-        let fresh = |s: &Snapshot<T>| s.fetched_at.elapsed() <= max_age;
+    ) -> Result<Arc<Snapshot<S>>, Arc<MegaportError>> {
+        let fresh = |s: &Snapshot<S>| s.fetched_at.elapsed() <= max_age;
         if let Some(s) = self.snapshot().filter(|s| fresh(s)) {
             return Ok(s);
         }
@@ -197,7 +217,7 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
             return Err(err);
         }
         let started = Instant::now();
-        let mut items = match (self.fetch)().await {
+        let items = match (self.fetch)().await {
             Ok(items) => items,
             Err(err) => {
                 let err = Arc::new(err);
@@ -205,12 +225,14 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
                 return Err(err);
             }
         };
+        let mut items = S::from_items(items);
         {
             // Writes made while the fetch ran may be missing from its answer.
             let mut writes = self.writes.locked();
             writes.retain(|(at, _)| *at >= started);
-            let newer: Vec<T> = writes.iter().map(|(_, w)| w.clone()).collect();
-            overlay(&mut items, &newer, self.same);
+            for (_, write) in writes.iter() {
+                items.upsert(write.clone());
+            }
         }
         let snapshot = Arc::new(Snapshot {
             items,
@@ -218,13 +240,36 @@ impl<T: Clone + Send + Sync + 'static> SharedList<T> {
             fetched_at_wall: jiff::Timestamp::now(),
         });
         *self.current.writing() = Some(snapshot.clone());
-        tracing::debug!(what = self.what, count = snapshot.items.len(), "refreshed");
+        tracing::debug!(
+            what = self.what,
+            count = snapshot.items.count(),
+            "refreshed"
+        );
         Ok(snapshot)
     }
 
     /// The last snapshot, however old, if any (for readiness and diagnostics).
-    pub fn last(&self) -> Option<Arc<Snapshot<T>>> {
+    pub fn last(&self) -> Option<Arc<Snapshot<S>>> {
         self.snapshot()
+    }
+
+    /// Folds an item the operator just wrote into the current snapshot (replacing the entry
+    /// for the same object), so later reconciles see the operator's own writes. In place for a
+    /// store that can change through a shared reference; else the snapshot is copied while a
+    /// reader still holds it.
+    pub fn upsert(&self, item: S::Item) {
+        self.writes.locked().push((Instant::now(), item.clone()));
+        let current = self.snapshot();
+        if current
+            .as_ref()
+            .is_some_and(|s| s.items.upsert_shared(&item))
+        {
+            return;
+        }
+        drop(current);
+        if let Some(snapshot) = self.current.writing().as_mut() {
+            Arc::make_mut(snapshot).items.upsert(item);
+        }
     }
 }
 
@@ -294,7 +339,7 @@ mod tests {
         keys.upsert(created.clone());
         let after = keys.get().await.unwrap();
         assert_eq!(after.items.len(), before + 1);
-        assert!(after.items.iter().any(|k| k.key == created.key));
+        assert!(after.items.all().iter().any(|k| k.key == created.key));
         assert_eq!(control.counter("GET /v2/service/key").await.unwrap(), 1);
         sim.shutdown().await;
     }
@@ -310,7 +355,7 @@ mod tests {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
         let gates = std::sync::Mutex::new(Some((started_tx, release_rx)));
-        let mut cache = KeysCache::new("keys", Duration::from_secs(60), move || {
+        let cache = KeysCache::new("keys", Duration::from_secs(60), move || {
             let gate = gates.lock().unwrap().take();
             async move {
                 if let Some((started, release)) = gate {
@@ -321,7 +366,6 @@ mod tests {
                 Ok(vec![key(100)])
             }
         });
-        cache.same = |a, b| a.key == b.key;
         let cache = Arc::new(cache);
         let reader = tokio::spawn({
             let cache = cache.clone();
@@ -332,7 +376,11 @@ mod tests {
         release_tx.send(()).unwrap();
         let snapshot = reader.await.unwrap();
         assert_eq!(snapshot.items.len(), 1);
-        assert_eq!(snapshot.items[0].max_speed, Some(500), "the write was lost");
+        assert_eq!(
+            snapshot.items.all()[0].max_speed,
+            Some(500),
+            "the write was lost"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

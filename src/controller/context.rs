@@ -33,6 +33,9 @@ pub struct Settings {
     /// Least time between two updates of one key (Megaport allows one update per service per
     /// 5 minutes, 100 per month): spec changes in between are coalesced, restores wait.
     pub update_spacing: Duration,
+    /// How often a request that is done is looked at again anyway: changes in Megaport bring
+    /// it back within a poll period; this is the safety net.
+    pub resync: Duration,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             backoff_min: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
             update_spacing: Duration::from_secs(300),
+            resync: Duration::from_secs(3600),
         }
     }
 }

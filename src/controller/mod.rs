@@ -6,7 +6,9 @@
 //!
 //! - [`context`]: the contexts; [`error`]: the failed step; [`backoff`].
 //! - [`status`]: the one status writer (server-side apply, Ready-transition events, failures).
-//! - [`cache`]: the shared Megaport lists; [`invalid`]: objects that do not decode.
+//! - [`refresh`]: keeps the lists fresh and reconciles the requests a change concerns.
+//! - [`cache`]: the shared Megaport lists ([`key_store`]: the keys, indexed); [`invalid`]:
+//!   objects that do not decode; [`ledger`]: what every request holds.
 //! - [`onramp_region`], [`service_key_request`]: the controllers.
 
 pub mod backoff;
@@ -14,8 +16,10 @@ pub mod cache;
 pub mod context;
 pub mod error;
 pub mod invalid;
+pub mod key_store;
 pub mod ledger;
 pub mod onramp_region;
+pub mod refresh;
 pub mod service_key_request;
 pub mod status;
 
@@ -72,6 +76,22 @@ where
     result
 }
 
+/// Logs what a controller reports besides reconciles: a failing watch (the operator is blind
+/// until it recovers) as a warning; a failed reconcile is logged by the error policy already.
+fn log_controller_error<T, E: std::error::Error>(
+    kind: &str,
+    result: Result<T, kube::runtime::controller::Error<E, watcher::Error>>,
+) {
+    use kube::runtime::controller::Error as ControllerError;
+    match result {
+        Ok(_) => {}
+        Err(ControllerError::QueueError(err)) => {
+            tracing::warn!(controller = kind, error = %err, "watch failed; retrying");
+        }
+        Err(err) => tracing::debug!(controller = kind, error = %err, "controller event"),
+    }
+}
+
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -100,6 +120,9 @@ pub async fn run(
         watcher::Config::default(),
     )
     .default_backoff()
+    // The store keeps every request: without managedFields (never read) it holds a third of
+    // the bytes.
+    .modify(|request| request.managed_fields_mut().clear())
     .reflect(writer)
     .inspect_ok(move |event| ledger_ctx.ledger.observe(event))
     .touched_objects();
@@ -110,7 +133,11 @@ pub async fn run(
         service_key_request::MANAGED_BY_LABEL,
         service_key_request::MANAGER
     ));
+    // What changes in Megaport brings back exactly the requests it concerns.
+    let (triggers, triggered) = futures::channel::mpsc::unbounded();
+    let refresher = refresh::run(ctx.clone(), triggers, shutdown.clone());
     let requests = requests
+        .reconcile_on(triggered)
         .watches(
             Api::<Secret>::all(client.clone()),
             own_secrets,
@@ -129,11 +156,7 @@ pub async fn run(
             error_policy,
             ctx.clone(),
         )
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "ServiceKeyRequest controller event");
-            }
-        });
+        .for_each(|result| async move { log_controller_error("ServiceKeyRequest", result) });
 
     let regions = Controller::new(
         Api::<DeserializeGuard<OnRampRegion>>::all(client),
@@ -146,10 +169,6 @@ pub async fn run(
         error_policy,
         shared,
     )
-    .for_each(|result| async move {
-        if let Err(err) = result {
-            tracing::debug!(error = %err, "OnRampRegion controller event");
-        }
-    });
-    futures::join!(requests, regions);
+    .for_each(|result| async move { log_controller_error("OnRampRegion", result) });
+    futures::join!(requests, regions, refresher);
 }

@@ -1,6 +1,11 @@
 //! What is taken on each on-ramp when a request's keys are planned: VLANs held by live VXCs,
 //! unused single-use keys and other requests' records, and capacity reserved by keys not used
 //! yet — the selection's view ([`crate::selection::Candidate`]).
+//!
+//! Keys and records are summed per on-ramp as [`Usage`] (a VLAN multiset and the capacity they
+//! reserve), which the keys snapshot and the claim ledger keep up to date as they change: a
+//! plan reads one [`Usage`] per on-ramp instead of every key and record on it, so its cost does
+//! not grow with the number of requests. Holders are named only for the VLAN a request names.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +15,7 @@ use crate::crd::service_key_request::KeyState;
 use crate::delivery::Marker;
 use crate::megaport::models::{EpochMillis, Product, ServiceKey};
 use crate::onramp;
+use crate::selection::TakenVlans;
 
 /// A VLAN and capacity claimed by another request's records (planned or issued).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,17 +32,177 @@ pub struct Claim {
     pub holder: String,
 }
 
+/// What one key or record holds on its on-ramp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hold {
+    /// Capacity reserved, Mbps.
+    pub mbps: u64,
+    /// The VLAN held.
+    pub vlan: Option<u16>,
+}
+
+impl Hold {
+    /// What `key` holds at `now`: an unused, active key reserves its speed and (single-use)
+    /// its VLAN; any other key holds nothing.
+    pub fn of_key(key: &ServiceKey, now: EpochMillis) -> Option<Self> {
+        (key_state(key, now) == KeyState::Active).then(|| Self {
+            mbps: u64::from(key.max_speed.unwrap_or(0)),
+            vlan: key.vlan.filter(|_| key.single_use),
+        })
+    }
+
+    /// What a request's record holds: its VLAN, and its speed until its key exists (then the
+    /// key reserves it).
+    pub fn of_record(vlan: Option<u16>, speed_mbps: u32, issued: bool) -> Self {
+        Self {
+            mbps: if issued { 0 } else { u64::from(speed_mbps) },
+            vlan,
+        }
+    }
+}
+
+/// Every VLAN (0..4096) with how many holders it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VlanCounts {
+    counts: Vec<u16>,
+    bits: [u64; 64],
+}
+
+impl Default for VlanCounts {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; 4096],
+            bits: [0; 64],
+        }
+    }
+}
+
+impl VlanCounts {
+    fn add(&mut self, vlan: u16) {
+        let Some(count) = self.counts.get_mut(usize::from(vlan)) else {
+            return;
+        };
+        *count = count.saturating_add(1);
+        self.bits[usize::from(vlan / 64)] |= 1 << (vlan % 64);
+    }
+
+    fn remove(&mut self, vlan: u16) {
+        let Some(count) = self.counts.get_mut(usize::from(vlan)) else {
+            return;
+        };
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.bits[usize::from(vlan / 64)] &= !(1 << (vlan % 64));
+        }
+    }
+
+    /// The VLANs with a holder, as a bit set (bit `v % 64` of word `v / 64`).
+    pub fn bits(&self) -> &[u64; 64] {
+        &self.bits
+    }
+}
+
+/// What keys and records hold on one on-ramp, summed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Capacity reserved, Mbps.
+    pub reserved_mbps: u64,
+    /// VLANs held.
+    pub vlans: VlanCounts,
+}
+
+impl Usage {
+    /// Counts `hold` in.
+    pub fn add(&mut self, hold: Hold) {
+        self.reserved_mbps += hold.mbps;
+        if let Some(vlan) = hold.vlan {
+            self.vlans.add(vlan);
+        }
+    }
+
+    /// Counts `hold` out (it was counted in before).
+    pub fn remove(&mut self, hold: Hold) {
+        self.reserved_mbps = self.reserved_mbps.saturating_sub(hold.mbps);
+        if let Some(vlan) = hold.vlan {
+            self.vlans.remove(vlan);
+        }
+    }
+
+    /// Adds everything `other` holds.
+    pub fn absorb(&mut self, other: &Usage) {
+        self.reserved_mbps += other.reserved_mbps;
+        let (mine, theirs) = (&mut self.vlans, &other.vlans);
+        for (m, t) in mine.counts.iter_mut().zip(&theirs.counts) {
+            *m = m.saturating_add(*t);
+        }
+        for (m, t) in mine.bits.iter_mut().zip(&theirs.bits) {
+            *m |= t;
+        }
+    }
+}
+
+/// The usage of `keys` and `claims` per on-ramp at `now` (what the stores keep up to date,
+/// computed from lists).
+pub fn usage_of(
+    keys: &[&ServiceKey],
+    claims: &[Claim],
+    now: EpochMillis,
+) -> BTreeMap<String, Usage> {
+    let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
+    for key in keys {
+        if let Some(hold) = Hold::of_key(key, now) {
+            usage.entry(key.product_uid.clone()).or_default().add(hold);
+        }
+    }
+    for c in claims {
+        let hold = Hold::of_record(c.vlan, c.speed_mbps, c.issued);
+        usage.entry(c.product_uid.clone()).or_default().add(hold);
+    }
+    usage
+}
+
+/// Who holds `vlan` on `on_ramp` among `keys` and `claims` (a key's holder is named by its
+/// marker's request through `name_of`; never by a fingerprint: a tenant must not learn other
+/// keys' fingerprints).
+pub fn holder_in(
+    keys: &[&ServiceKey],
+    claims: &[Claim],
+    on_ramp: &str,
+    vlan: u16,
+    name_of: &dyn Fn(&str) -> Option<String>,
+    now: EpochMillis,
+) -> Option<String> {
+    let key = keys.iter().find(|k| {
+        k.product_uid == on_ramp && Hold::of_key(k, now).is_some_and(|h| h.vlan == Some(vlan))
+    });
+    if let Some(key) = key {
+        return Some(key_holder(key, name_of));
+    }
+    claims
+        .iter()
+        .find(|c| c.product_uid == on_ramp && c.vlan == Some(vlan))
+        .map(|c| c.holder.clone())
+}
+
+/// How a key holding a VLAN is named: by its marker's request, else as an unused key.
+pub fn key_holder(key: &ServiceKey, name_of: &dyn Fn(&str) -> Option<String>) -> String {
+    key.description
+        .as_deref()
+        .and_then(Marker::parse)
+        .and_then(|m| name_of(&m.request_uid))
+        .unwrap_or_else(|| "an unused single-use key".to_owned())
+}
+
 /// The selection's view of `on_ramps` (ranked): limits and capacity from the products, VLANs
-/// taken by live VXCs, unused single-use keys and other requests' claims, and capacity
-/// reserved by unused keys and unissued claims. `owners` maps request UIDs to names, so a
-/// key's holder is named by its request when its marker says which.
+/// taken by live VXCs, and what keys and other requests' records hold (`usage`, per on-ramp).
+/// The holder of `wanted` (the VLAN the request names), when taken, is named: a VXC here, a
+/// key or request through `holder_of(on_ramp, vlan)`.
 pub fn candidates(
     on_ramps: &[OnRampStatus],
     products: &[Product],
-    keys: &[ServiceKey],
-    claims: &[Claim],
-    owners: &BTreeMap<String, String>,
-    now: EpochMillis,
+    usage: &BTreeMap<String, Usage>,
+    holder_of: &dyn Fn(&str, u16) -> Option<String>,
+    wanted: Option<u16>,
 ) -> Vec<crate::selection::Candidate> {
     on_ramps
         .iter()
@@ -45,53 +211,72 @@ pub fn candidates(
             let product = products.iter().find(|p| p.product_uid == uid);
             let limit = product.and_then(Product::max_connection_speed).unwrap_or(0);
             let capacity = product.and_then(|p| p.port_speed).unwrap_or(limit);
-            let mut taken = BTreeMap::new();
-            let mut reserved = 0u64;
-            if let Some(product) = product {
-                for vxc in onramp::live_vxcs(product) {
-                    if let Some(vlan) = vxc
-                        .end_on(uid)
-                        .and_then(|end| end.vlan)
-                        .and_then(|v| u16::try_from(v).ok())
-                    {
-                        taken.insert(
-                            vlan,
-                            format!("VXC {} ({})", vxc.product_name, vxc.product_uid),
-                        );
-                    }
+            let mut taken = TakenVlans::default();
+            for vxc in product.into_iter().flat_map(onramp::live_vxcs) {
+                if let Some(vlan) = vxc
+                    .end_on(uid)
+                    .and_then(|end| end.vlan)
+                    .and_then(|v| u16::try_from(v).ok())
+                {
+                    taken.take(vlan, wanted, || {
+                        format!("VXC {} ({})", vxc.product_name, vxc.product_uid)
+                    });
                 }
             }
-            for key in keys.iter().filter(|k| k.product_uid == uid) {
-                if key_state(key, now) != KeyState::Active {
-                    continue;
-                }
-                reserved += u64::from(key.max_speed.unwrap_or(0));
-                if let (true, Some(vlan)) = (key.single_use, key.vlan) {
-                    let holder = key
-                        .description
-                        .as_deref()
-                        .and_then(Marker::parse)
-                        .and_then(|m| owners.get(&m.request_uid).cloned())
-                        // Not a fingerprint: a tenant must not learn other keys' fingerprints.
-                        .unwrap_or_else(|| "an unused single-use key".to_owned());
-                    taken.entry(vlan).or_insert(holder);
-                }
+            let used = usage.get(uid);
+            if let Some(used) = used {
+                taken.take_all(used.vlans.bits());
             }
-            for claim in claims.iter().filter(|c| c.product_uid == uid) {
-                if !claim.issued {
-                    reserved += u64::from(claim.speed_mbps);
-                }
-                if let Some(vlan) = claim.vlan {
-                    taken.entry(vlan).or_insert_with(|| claim.holder.clone());
-                }
+            if let Some(vlan) = wanted.filter(|v| taken.contains(*v)) {
+                taken.take(vlan, wanted, || {
+                    holder_of(uid, vlan).unwrap_or_else(|| "another key".to_owned())
+                });
             }
             crate::selection::Candidate {
                 status: status.clone(),
                 limit_mbps: limit,
                 capacity_mbps: capacity,
-                reserved_mbps: reserved,
+                reserved_mbps: used.map_or(0, |u| u.reserved_mbps),
                 taken_vlans: taken,
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_counts_holders_in_and_out() {
+        let mut usage = Usage::default();
+        let a = Hold::of_record(Some(100), 50, false);
+        let b = Hold::of_record(Some(100), 50, true);
+        usage.add(a);
+        usage.add(b);
+        assert_eq!(
+            usage.reserved_mbps, 50,
+            "an issued record's key reserves it"
+        );
+        usage.remove(a);
+        assert_ne!(
+            usage.vlans.bits()[1] & (1 << 36),
+            0,
+            "VLAN 100 still held by b"
+        );
+        usage.remove(b);
+        assert_eq!(usage, Usage::default());
+        let mut sum = Usage::default();
+        let mut other = Usage::default();
+        other.add(Hold::of_record(Some(4094), 7, false));
+        sum.absorb(&other);
+        sum.absorb(&other);
+        assert_eq!(sum.reserved_mbps, 14);
+        sum.remove(Hold::of_record(Some(4094), 7, false));
+        assert_ne!(
+            sum.vlans.bits()[63] & (1 << 62),
+            0,
+            "counted twice, removed once"
+        );
+    }
 }

@@ -3,18 +3,15 @@
 //! may use, the Secret — the records to keep, per record what to do about its key, and what
 //! stands in the way. No clock, no client: `now` is passed in.
 
-use std::collections::BTreeMap;
-
 use super::blocker::Blocker;
-use super::claims::{Claim, candidates};
 use super::lifecycle::{KeyAction, KeyStep, locate, on_apply, on_delete};
 use super::records::{Record, keys_of_request, records_from_keys};
 use super::request::ValidatedRequest;
 use crate::crd::onramp_region::{OnRampStatus, VlanRange};
 use crate::crd::service_key_request::DeletionPolicy;
 use crate::delivery::Marker;
-use crate::megaport::models::{EpochMillis, Product, ServiceKey};
-use crate::selection::{self, Needs, Outcome};
+use crate::megaport::models::ServiceKey;
+use crate::selection::{self, Candidate, Needs, Outcome};
 
 /// What the request may use: its region's on-ramps (the region serving its namespace) or its
 /// one explicit on-ramp, and the VLANs to pick from.
@@ -45,12 +42,9 @@ pub enum SecretSeen {
 /// What planning needs: fresh products and what other requests hold.
 #[derive(Clone, Debug, Default)]
 pub struct Planning {
-    /// The provider's products (no older than one poll).
-    pub products: Vec<Product>,
-    /// Other requests' VLAN and capacity claims (and VLANs they ask for).
-    pub claims: Vec<Claim>,
-    /// Request UIDs to names, to name holders.
-    pub owners: BTreeMap<String, String>,
+    /// The scope's on-ramps as the selection sees them ([`super::candidates`]: from products no older
+    /// than one poll, the keys on them, and other requests' claims), ranked.
+    pub candidates: Vec<Candidate>,
 }
 
 /// Everything a decision is made from.
@@ -117,7 +111,7 @@ pub fn decide(o: &Observed<'_>, now: jiff::Timestamp) -> Decision {
         decision.save_first = !decision.records.is_empty();
     }
     if decision.records.is_empty() {
-        match plan(o, now) {
+        match plan(o) {
             Ok(records) => {
                 decision.records = records;
                 decision.save_first = true;
@@ -165,18 +159,26 @@ pub fn decide(o: &Observed<'_>, now: jiff::Timestamp) -> Decision {
 
 /// Decides the deletion of request `uid` (its spec may be unreadable: only its deletion policy
 /// matters): per key of the request (by marker, or by a trusted record's fingerprint),
-/// deactivate or leave it.
+/// deactivate or leave it. A key on a decommissioned on-ramp (`gone_on_ramps`) is left: it can
+/// no longer be used, and Megaport refuses to change it.
 pub fn decide_deletion(
     uid: &str,
     policy: DeletionPolicy,
     records: &[Record],
     keys: &[ServiceKey],
     claimed_elsewhere: &dyn Fn(&str) -> bool,
+    gone_on_ramps: &[String],
     now: jiff::Timestamp,
 ) -> Vec<KeyAction> {
     keys_of_request(uid, records, keys, claimed_elsewhere)
         .into_iter()
-        .map(|key| on_delete(policy, key, now))
+        .map(|key| {
+            if gone_on_ramps.contains(&key.product_uid) {
+                KeyAction::Leave(key.clone())
+            } else {
+                on_delete(policy, key, now)
+            }
+        })
         .collect()
 }
 
@@ -234,7 +236,7 @@ fn pace(
 }
 
 /// The on-ramps and VLANs for a request with nothing recorded.
-fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Result<Vec<Record>, Blocker> {
+fn plan(o: &Observed<'_>) -> Result<Vec<Record>, Blocker> {
     let scope = match &o.scope {
         Some(Ok(scope)) => scope,
         Some(Err(blocker)) => return Err(blocker.clone()),
@@ -249,15 +251,7 @@ fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Result<Vec<Record>, Blocker> 
         vlan: request.vlan,
         vlan_range: scope.vlan_range,
     };
-    let candidates = candidates(
-        &scope.on_ramps,
-        &planning.products,
-        o.keys,
-        &planning.claims,
-        &planning.owners,
-        EpochMillis::from_timestamp(now),
-    );
-    match selection::select(&candidates, &needs) {
+    match selection::select(&planning.candidates, &needs) {
         Outcome::Picked(picks) => Ok(picks
             .into_iter()
             .map(|p| Record {

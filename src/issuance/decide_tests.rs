@@ -114,6 +114,25 @@ impl Case {
         }
     }
 
+    /// What the observer gives a plan: the scope's on-ramps as the selection sees them.
+    fn planning(&self) -> Planning {
+        use crate::issuance::claims::{holder_in, usage_of};
+        let keys: Vec<&ServiceKey> = self.keys.iter().collect();
+        let at = crate::megaport::models::EpochMillis::from_timestamp(now());
+        let usage = usage_of(&keys, &self.claims, at);
+        let holder_of =
+            |on_ramp: &str, vlan: u16| holder_in(&keys, &self.claims, on_ramp, vlan, &|_| None, at);
+        Planning {
+            candidates: candidates(
+                &scope(&self.products).on_ramps,
+                &self.products,
+                &usage,
+                &holder_of,
+                self.request.vlan,
+            ),
+        }
+    }
+
     /// Decides, reading what the observer would read.
     fn decide(&self) -> Decision {
         let (create, plan) = reads(&self.request, &self.records, &self.keys);
@@ -125,11 +144,7 @@ impl Case {
                 keys: &self.keys,
                 claimed_elsewhere: &nobody,
                 scope: create.then(|| Ok(scope(&self.products))),
-                planning: plan.then(|| Planning {
-                    products: self.products.clone(),
-                    claims: self.claims.clone(),
-                    owners: Default::default(),
-                }),
+                planning: plan.then(|| self.planning()),
                 secret: if create {
                     self.secret.clone()
                 } else {
@@ -608,6 +623,7 @@ fn deletion_deactivates_active_keys_with_policy_deactivate() {
         &case.records,
         &case.keys,
         &nobody,
+        &[],
         now(),
     );
     let [KeyAction::Deactivate { put, .. }] = actions.as_slice() else {
@@ -631,6 +647,7 @@ fn deletion_leaves_keys_with_policy_retain_or_nothing_to_turn_off() {
         &case.records,
         &case.keys,
         &nobody,
+        &[],
         now(),
     );
     assert!(matches!(retain.as_slice(), [KeyAction::Leave(_)]));
@@ -641,9 +658,23 @@ fn deletion_leaves_keys_with_policy_retain_or_nothing_to_turn_off() {
         &case.records,
         &case.keys,
         &nobody,
+        &[],
         now(),
     );
     assert!(matches!(off.as_slice(), [KeyAction::Leave(_)]));
+    // A key on a decommissioned on-ramp is left as it is (Megaport refuses to change it).
+    case.keys[0].active = true;
+    let gone = [case.keys[0].product_uid.clone()];
+    let left = decide_deletion(
+        UID,
+        DeletionPolicy::Deactivate,
+        &case.records,
+        &case.keys,
+        &nobody,
+        &gone,
+        now(),
+    );
+    assert!(matches!(left.as_slice(), [KeyAction::Leave(_)]));
 }
 
 #[test]
@@ -659,6 +690,7 @@ fn deletion_finds_keys_by_marker_without_records_and_ignores_others() {
         &[],
         &[case.keys[0].clone(), other],
         &nobody,
+        &[],
         now(),
     );
     let [KeyAction::Deactivate { put, .. }] = actions.as_slice() else {

@@ -9,5 +9,6 @@ mod harness;
 mod hostile;
 mod issuing;
 mod onramp_region;
+mod quirks;
 mod service_key_request;
 mod support;

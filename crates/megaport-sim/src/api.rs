@@ -376,7 +376,12 @@ fn handle(
         }
         RouteId::ProductModify => {
             let req: ProductUpdate = body(&req.body)?;
+            let uid = p(1).to_owned();
+            w.service_updates
+                .check(&uid, &format!("Product {uid}"), now)
+                .map_err(ApiError::validation)?;
             w.modify_product(&caller, p(0), p(1), req)?;
+            w.service_updates.record(&uid, now);
             let product = w.readable(&caller, p(1))?;
             Ok(ok(
                 &format!("Product [{}] has been updated", product.uid),
@@ -445,7 +450,13 @@ fn handle(
         }
         RouteId::KeyUpdate => {
             let req: KeyUpdate = body(&req.body)?;
+            // Named without the key: a refusal message must not carry the secret.
+            let service = req.key.clone().unwrap_or_default();
+            w.service_updates
+                .check(&service, "This service key", now)
+                .map_err(ApiError::validation)?;
             let key = w.update_key(&caller, req, now)?;
+            w.service_updates.record(&service, now);
             let k = w.find_key(&key)?;
             Ok(ok(
                 &format!("Service key [{key}] updated"),

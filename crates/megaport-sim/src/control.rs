@@ -73,6 +73,13 @@ struct TimesBody {
 }
 
 /// Answers a `/_sim/` request.
+/// The rate window's use and the limit on updates per service.
+fn limits_usage(shared: &Shared) -> Value {
+    let mut usage = shared.limits().usage(std::time::Instant::now());
+    usage["serviceUpdates"] = shared.world().service_updates.usage();
+    usage
+}
+
 pub fn handle(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Response<Body> {
     match route(shared, method, path, body) {
         Ok(v) => json_response(200, &v),
@@ -108,12 +115,14 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Result<Valu
             ok(json!({"cleared": true}))
         }
         ("GET", ["counters"]) => ok(json!({"counters": shared.log().counters()})),
-        ("GET", ["limits"]) => ok(shared.limits().usage(std::time::Instant::now())),
+        ("GET", ["limits"]) => ok(limits_usage(shared)),
         ("POST", ["limits"]) => {
             let change: crate::limits::LimitsUpdate = parse(body)?;
-            let mut limits = shared.limits();
-            limits.update(&change).map_err(|e| fail(400, e))?;
-            ok(limits.usage(std::time::Instant::now()))
+            shared.limits().update(&change).map_err(|e| fail(400, e))?;
+            if let Some(updates) = &change.service_updates {
+                shared.world().service_updates.update(updates);
+            }
+            ok(limits_usage(shared))
         }
         ("POST", ["reset"]) => {
             shared.reset().map_err(|e| fail(500, e.to_string()))?;

@@ -256,7 +256,7 @@ pub fn service_key(w: &World, k: &ServiceKey, now: i64, with_product: bool) -> V
         "productName": product.map(|p| p.name.clone()),
         "vlan": k.vlan, "maxSpeed": k.max_speed, "preApproved": k.pre_approved,
         "singleUse": k.single_use, "lastUsed": k.last_used, "active": k.active,
-        "validFor": { "start": k.valid_from, "end": k.valid_until },
+        "validFor": k.window_given.then(|| json!({ "start": k.valid_from, "end": k.valid_until })),
         "expired": key_expired(k, now), "valid": key_valid(k, now), "promoCode": k.promo_code,
     });
     if with_product && let (Some(p), Some(o)) = (product, v.as_object_mut()) {

@@ -51,6 +51,29 @@ pub struct Settings {
     /// Delays of the DEPLOYABLE → CONFIGURED → LIVE progression of bought products.
     #[serde(default)]
     pub provisioning: ProvisioningSpec,
+    /// Megaport's limit on updates of one service (one per 5 minutes, 100 per month); not
+    /// enforced when absent.
+    #[serde(default)]
+    pub service_updates: Option<ServiceUpdatesSpec>,
+}
+
+/// The limit on updates of one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceUpdatesSpec {
+    /// Least time between two updates of one service, seconds (Megaport: 300).
+    #[serde(default = "default_update_spacing")]
+    pub spacing_seconds: u64,
+    /// Most updates of one service in any 30 days (Megaport: 100).
+    #[serde(default = "default_updates_per_month")]
+    pub per_month: u32,
+}
+
+fn default_update_spacing() -> u64 {
+    crate::limits::UPDATE_SPACING_SECONDS
+}
+fn default_updates_per_month() -> u32 {
+    crate::limits::UPDATES_PER_MONTH
 }
 
 /// Provisioning delays on the simulated clock, counted from the order (or the approval).

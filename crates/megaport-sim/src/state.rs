@@ -383,6 +383,10 @@ pub struct ServiceKey {
     pub valid_from: i64,
     /// `validFor.end`.
     pub valid_until: Option<i64>,
+    /// Whether a validity window was ever given (create, update or scenario): a key created
+    /// without one lists `validFor: null` and is valid from its creation on (docs/simulator.md
+    /// says what this rests on).
+    pub window_given: bool,
     /// `createDate`.
     pub create_date: i64,
     /// `promoCode`.
@@ -498,6 +502,8 @@ pub struct World {
     /// Product lists that still show a product's `diversityZone` empty (a read the real API
     /// gives now and then), by product uid.
     pub empty_zone_reads: HashMap<String, u32>,
+    /// Megaport's limit on updates of one service.
+    pub service_updates: crate::limits::ServiceUpdates,
 }
 
 impl World {
@@ -551,6 +557,9 @@ impl World {
             keys: Vec::new(),
             clock_offset_ms: 0,
             delays: s.settings.provisioning,
+            service_updates: crate::limits::ServiceUpdates::new(
+                s.settings.service_updates.as_ref(),
+            ),
             next_id: 0,
             next_order_id: 50_001,
             empty_zone_reads: HashMap::new(),
@@ -677,6 +686,7 @@ impl World {
                 active: k.active,
                 valid_from: k.valid_from.unwrap_or(create),
                 valid_until: k.valid_until,
+                window_given: k.valid_from.is_some() || k.valid_until.is_some(),
                 create_date: create,
                 promo_code: None,
                 consumed: k.consumed,
@@ -1035,6 +1045,7 @@ impl World {
             active: req.active.unwrap_or(true),
             valid_from,
             valid_until,
+            window_given: req.valid_for.is_some(),
             create_date: now,
             promo_code: None,
             consumed: false,
@@ -1104,6 +1115,7 @@ impl World {
         k.pre_approved = req.pre_approved;
         k.valid_from = valid_from;
         k.valid_until = valid_until;
+        k.window_given |= req.valid_for.is_some();
         Ok(key)
     }
 

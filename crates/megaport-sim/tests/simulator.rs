@@ -1436,3 +1436,59 @@ async fn a_locked_port_refuses_modification_and_unknown_sub_paths_are_404() {
     assert_eq!(s, 404, "{v}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_key_without_validity_lists_none_and_updates_per_service_are_limited() {
+    let (sim, api) = start().await;
+    let t = api.token(PROVIDER_ADMIN_ID, PROVIDER_ADMIN_SECRET).await;
+    // Created without validFor: listed with `validFor: null`, valid from now on.
+    let key = create_key(
+        &api,
+        &t,
+        json!({"productUid": PORT_LAX_EQ1_BLUE, "singleUse": false, "maxSpeed": 100}),
+    )
+    .await;
+    let (_, v) = api
+        .get(&format!("/v2/service/key?key={key}"), Some(&t))
+        .await;
+    assert!(v["data"]["validFor"].is_null(), "{v}");
+    assert_eq!(v["data"]["valid"], true);
+    // The limit on updates per service: off by default, then on (one per 300 s).
+    let update =
+        json!({"key": key, "productUid": PORT_LAX_EQ1_BLUE, "singleUse": false, "maxSpeed": 200});
+    let (s, _) = api.put("/v2/service/key", &t, update.clone()).await;
+    assert_eq!(s, 200);
+    let control = sim.control();
+    control
+        .set_limits(json!({"serviceUpdates": {"enabled": true}}))
+        .await
+        .unwrap();
+    let (s, _) = api.put("/v2/service/key", &t, update.clone()).await;
+    assert_eq!(s, 200, "the first update counted");
+    let (s, v) = api.put("/v2/service/key", &t, update.clone()).await;
+    assert_eq!(s, 400, "{v}");
+    let message = v.to_string();
+    assert!(message.contains("once every 300s"), "{message}");
+    assert!(
+        !message.contains(&key),
+        "the refusal names no key: {message}"
+    );
+    let rename = json!({"name": "renamed"});
+    let port = format!("/v2/product/megaport/{PORT_LAX_EQ1_BLUE}");
+    assert_eq!(
+        api.put(&port, &t, rename.clone()).await.0,
+        200,
+        "per service"
+    );
+    assert_eq!(api.put(&port, &t, rename.clone()).await.0, 400);
+    // Five simulated minutes later both may change again.
+    control
+        .advance_clock(Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(api.put("/v2/service/key", &t, update).await.0, 200);
+    assert_eq!(api.put(&port, &t, rename).await.0, 200);
+    let limits = control.limits().await.unwrap();
+    assert_eq!(limits["serviceUpdates"]["refused"], 2, "{limits}");
+    sim.shutdown().await;
+}

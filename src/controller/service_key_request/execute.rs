@@ -64,7 +64,7 @@ pub async fn save_records(
 }
 
 /// Carries `decision` out. `planning` (the decision lock, when the records were just planned)
-/// is released once they are saved.
+/// is released once they are claimed in the ledger (before they are saved).
 pub async fn run<G>(
     ctx: &Context,
     obj: &ServiceKeyRequest,
@@ -74,11 +74,23 @@ pub async fn run<G>(
     planning: Option<G>,
 ) -> Result<Outcome, Error> {
     let mut records = decision.records;
-    if decision.save_first {
-        save_records(ctx, obj, req, &records).await?;
-        tracing::info!(keys = records.len(), "recorded the keys' plan");
+    // A plan is claimed in the ledger at once, so the next plan (free to start when the lock
+    // goes) avoids its VLANs while it is saved; no key exists before the save.
+    let claimed = decision.save_first && planning.is_some();
+    if claimed {
+        ctx.ledger.wrote(&req.uid, &records);
     }
     drop(planning);
+    if decision.save_first {
+        if let Err(err) = save_records(ctx, obj, req, &records).await {
+            if claimed {
+                // Not saved: the request holds what it held before (nothing).
+                ctx.ledger.wrote(&req.uid, &seen.base.records);
+            }
+            return Err(err);
+        }
+        tracing::info!(keys = records.len(), "recorded the keys' plan");
+    }
     let mut blockers = decision.blockers;
     let mut keys = Vec::new();
     let mut restored = Vec::new();
@@ -150,7 +162,8 @@ async fn carry_out(
                     // A key just created has the values it was created with; one found on the
                     // on-ramp (a create whose answer was lost) is compared on the next reconcile.
                     Ok((key, created)) => {
-                        record_key(&mut records[i], &key, created.then_some(step.digest));
+                        let applied = created.then_some(step.digest);
+                        record_key(&mut records[i], &key, applied, created);
                         (Some(key), None, true)
                     }
                     Err(refused) => {
@@ -164,24 +177,24 @@ async fn carry_out(
         KeyAction::Missing { .. } => {
             return Ok(match issue(ctx, req, &records[i], None, true).await? {
                 Ok((key, _)) => {
-                    record_key(&mut records[i], &key, None);
+                    record_key(&mut records[i], &key, None, false);
                     (Some(key), None, true)
                 }
                 Err(missing) => (None, Some(missing), false),
             });
         }
         KeyAction::Keep(key) | KeyAction::Leave(key) => {
-            record_key(&mut records[i], &key, Some(step.digest));
+            record_key(&mut records[i], &key, Some(step.digest), false);
             return Ok((Some(key), None, false));
         }
         KeyAction::Update { key, put } | KeyAction::Deactivate { key, put } => (key, put, None),
         KeyAction::Restore { key, put, changes } => (key, put, Some(changes)),
     };
-    record_key(&mut records[i], &key, None);
+    record_key(&mut records[i], &key, None, false);
     match update(ctx, &key, &put, changes, restored).await? {
         Ok(updated) => {
             records[i].note_update(jiff::Timestamp::now());
-            record_key(&mut records[i], &updated, Some(step.digest));
+            record_key(&mut records[i], &updated, Some(step.digest), false);
             Ok((Some(updated), None, false))
         }
         Err(refused) => Ok((Some(key), Some(refused), false)),
@@ -189,11 +202,15 @@ async fn carry_out(
 }
 
 /// Records `key` as the record's key (its fingerprint; the attempt is settled) and, when known,
-/// the digest of the values it now has.
-fn record_key(record: &mut Record, key: &ServiceKey, applied: Option<String>) {
+/// the digest of the values it now has; `created` when this reconcile just made it.
+fn record_key(record: &mut Record, key: &ServiceKey, applied: Option<String>, created: bool) {
     let fp = fingerprint(&key.key);
     if record.fingerprint.as_ref() != Some(&fp) {
-        tracing::info!(key = %fp, "adopted a key issued earlier");
+        // Any key but one this reconcile created was found (by its marker, after a lost
+        // answer or lost records).
+        if !created {
+            tracing::info!(key = %fp, "adopted a key issued earlier");
+        }
         record.fingerprint = Some(fp);
     }
     record.attempted = None;

@@ -125,8 +125,8 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     }
     let (create, plan) = issuance::decide::reads(&req, &base.records, &base.keys.items);
     let mut seen = observe::rest(&req, ctx, base, create, plan).await?;
-    // Plans are made one at a time, from reading the claims to saving the records (no IO but
-    // that save under the lock).
+    // Plans are made one at a time, from reading the claims to claiming the plan in the ledger
+    // (no IO under the lock: the save follows it).
     let planning = if plan {
         let lock = ctx.decisions.lock().await;
         observe::planning(&req, ctx, &mut seen);
@@ -136,14 +136,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     };
     // Decide.
     let now = jiff::Timestamp::now();
-    let gone: Vec<String> = seen
-        .base
-        .products
-        .items
-        .iter()
-        .filter(|p| p.provisioning_status.is_decommissioned())
-        .map(|p| p.product_uid.clone())
-        .collect();
+    let gone = decommissioned(&seen.base.products.items);
     let elsewhere = |fp: &str| claims::claimed_elsewhere(ctx, &req.uid, fp);
     let decision = issuance::decide(
         &Observed {
@@ -172,6 +165,15 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         seen.base.keys.fetched_at_wall,
     )
     .await
+}
+
+/// The on-ramps that were (or are being) decommissioned: their keys can no longer be used.
+fn decommissioned(products: &[crate::megaport::models::Product]) -> Vec<String> {
+    products
+        .iter()
+        .filter(|p| p.provisioning_status.is_decommissioned())
+        .map(|p| p.product_uid.clone())
+        .collect()
 }
 
 /// Computes the status from what execution did, writes it, and says when to look again.
@@ -222,7 +224,18 @@ async fn report(
         keys_read_at,
     };
     write_status(ctx, obj, &inputs).await?;
-    Ok(Action::requeue(requeue(ctx, &inputs.progress)))
+    // A key's validity ends on the clock, not by a change Megaport lists: look again then.
+    let next_end = outcome
+        .keys
+        .iter()
+        .filter_map(|k| k.valid_for.as_ref()?.end)
+        .filter_map(|end| u64::try_from(end.0 - now.as_millisecond()).ok())
+        .min()
+        .map(|ms| Duration::from_millis(ms + 1000));
+    let again = requeue(ctx, &inputs.progress);
+    Ok(Action::requeue(
+        next_end.map_or(again, |end| end.min(again)),
+    ))
 }
 
 /// The status for `inputs`, through the shared writer.
@@ -268,14 +281,17 @@ async fn report_blocked(
 }
 
 /// When to look again: soon while issuing or waiting for something that heals by itself, once
-/// per poll period otherwise.
+/// per poll period while blocked; once done, only at the resync (a change in Megaport brings
+/// the request back through [`crate::controller::refresh`], a change of it or its Secret
+/// through the watches).
 fn requeue(ctx: &Context, progress: &Progress) -> Duration {
     match progress {
         Progress::Issuing { .. } => ISSUING_RETRY,
         Progress::Blocked(b, _) if b.heals_by_itself() => {
             WAITING_RETRY.min(ctx.keys.refresh_period())
         }
-        Progress::Done { .. } | Progress::Blocked(..) => ctx.keys.refresh_period(),
+        Progress::Blocked(..) => ctx.keys.refresh_period(),
+        Progress::Done { .. } => ctx.settings.resync,
     }
 }
 
@@ -370,13 +386,18 @@ async fn deactivate(
     records: &[issuance::Record],
 ) -> Result<usize, Arc<crate::megaport::MegaportError>> {
     let keys = ctx.keys.get_fresher_than(Duration::ZERO).await?;
+    let fingerprints = records.iter().filter_map(|r| r.fingerprint.as_deref());
+    let keys = keys.items.of_request(uid, fingerprints);
+    let products = ctx.products.get().await?;
+    let gone = decommissioned(&products.items);
     let elsewhere = |fp: &str| claims::claimed_elsewhere(ctx, uid, fp);
     let actions = issuance::decide_deletion(
         uid,
         policy,
         records,
-        &keys.items,
+        &keys,
         &elsewhere,
+        &gone,
         jiff::Timestamp::now(),
     );
     let mut deactivated = 0;

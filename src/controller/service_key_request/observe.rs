@@ -29,9 +29,11 @@ pub struct Base {
     /// The sealed records on the object itself (to tell whether they must be written back).
     pub on_object: Option<Vec<Record>>,
     /// The provider's products.
-    pub products: Arc<Snapshot<Product>>,
-    /// Every service key.
-    pub keys: Arc<Snapshot<ServiceKey>>,
+    pub products: Arc<Snapshot<Vec<Product>>>,
+    /// The service keys that may be the request's (by its marker or its recorded
+    /// fingerprints), read from the shared snapshot, not all of it (planning reads the keys
+    /// on the scope's on-ramps in place).
+    pub keys: Snapshot<Vec<ServiceKey>>,
 }
 
 /// Everything a decision is made from.
@@ -59,6 +61,12 @@ pub async fn base(
     let on_object = issuance::sealed_records(obj.annotations(), &req.uid, &ctx.seal).ok();
     let (products, keys) = tokio::try_join!(ctx.products.get(), ctx.keys.get())
         .map_err(|e| Error::megaport(Step::ReadMegaport, e))?;
+    let fingerprints = records.iter().filter_map(|r| r.fingerprint.as_deref());
+    let keys = Snapshot {
+        items: keys.items.of_request(&req.uid, fingerprints),
+        fetched_at: keys.fetched_at,
+        fetched_at_wall: keys.fetched_at_wall,
+    };
     Ok(Base {
         records,
         ignored,
@@ -90,6 +98,7 @@ pub async fn rest(
     } else {
         None
     };
+
     let secret = match &scope {
         Some(Ok(_)) => secret::check(ctx, req).await?,
         _ => SecretSeen::NotRead,
@@ -110,9 +119,9 @@ pub fn planning(req: &ValidatedRequest, ctx: &Context, seen: &mut Seen) {
             ctx,
             &req.uid,
             &req.namespace,
-            req.vlan.is_some(),
+            req.vlan,
             &scope.on_ramps,
-            seen.base.products.items.clone(),
+            &seen.base.products.items,
         ));
     }
 }

@@ -3,6 +3,7 @@
 //! records every Kubernetes call, so each main path's calls are pinned.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use kube::Client;
@@ -118,15 +119,24 @@ fn answer(state: &mut ApiState, call: &Call) -> Response<Body> {
 
 /// Runs one reconcile of `request` (with `secret` present, if any) against `fake`; returns
 /// the calls the apiserver saw, its state after, and the reconcile's result.
-async fn run(
-    fake: &FakeMegaport,
-    request: Value,
-    secret: Option<Value>,
-) -> (
+async fn run(fake: &FakeMegaport, request: Value, secret: Option<Value>) -> Outcome {
+    run_with(fake, request, secret, Settings::default()).await
+}
+
+/// What one reconcile did: the apiserver's calls and state, and the result.
+type Outcome = (
     Vec<Call>,
     ApiState,
     Result<kube::runtime::controller::Action, crate::controller::Error>,
-) {
+);
+
+/// [`run`] with `settings`.
+async fn run_with(
+    fake: &FakeMegaport,
+    request: Value,
+    secret: Option<Value>,
+    settings: Settings,
+) -> Outcome {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let state = ApiState {
@@ -153,7 +163,7 @@ async fn run(
     let ctx = Arc::new(Context::new(
         client,
         Ports::of(Arc::new(fake.clone())),
-        Settings::default(),
+        settings,
         RecordSeal::new([7; 32]),
     ));
     let obj: ServiceKeyRequest = serde_json::from_value(request).unwrap_or_else(|e| panic!("{e}"));
@@ -399,12 +409,25 @@ async fn a_lost_create_answer_is_adopted_on_the_next_reconcile() {
 #[tokio::test]
 async fn updates_are_paced_per_key_and_counted() {
     let fake = FakeMegaport::quantumgpu();
-    let (_, first, _) = run(&fake, request(on_ramp_spec()), None).await;
+    // Megaport's limit on updates per service, enforced (scaled to one per second, as the
+    // operator's spacing): pacing never meets a refusal.
+    fake.sim
+        .set_limits(&megaport_sim::limits::LimitsUpdate {
+            service_updates: Some(megaport_sim::limits::ServiceUpdatesChange {
+                enabled: Some(true),
+                spacing_seconds: Some(1),
+                per_month: None,
+            }),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = |request, secret| run_with(&fake, request, secret, paced_settings());
+    let (_, first, _) = run(request(on_ramp_spec()), None).await;
     // A spec change: updated at once (no update yet), and counted.
     let mut faster = first.request.clone();
     faster["spec"]["maxSpeedMbps"] = json!(200);
     faster["metadata"]["generation"] = json!(2);
-    let (_, second, result) = run(&fake, faster, first.secret.clone()).await;
+    let (_, second, result) = run(faster, first.secret.clone()).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(fake.sim.counter("PUT /v2/service/key"), 1);
     assert_eq!(second.request["status"]["keys"][0]["updatesLast30Days"], 1);
@@ -412,7 +435,7 @@ async fn updates_are_paced_per_key_and_counted() {
     let mut again = second.request.clone();
     again["spec"]["maxSpeedMbps"] = json!(300);
     again["metadata"]["generation"] = json!(3);
-    let (_, third, result) = run(&fake, again, second.secret.clone()).await;
+    let (_, third, result) = run(again, second.secret.clone()).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(
         fake.sim.counter("PUT /v2/service/key"),
@@ -429,4 +452,23 @@ async fn updates_are_paced_per_key_and_counted() {
             .unwrap_or_default()
             .contains("sent at")
     );
+    // Once the spacing has passed, the held change goes out, once.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, fourth, result) = run(third.request.clone(), third.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.sim.counter("PUT /v2/service/key"), 2);
+    assert_eq!(fourth.request["status"]["keys"][0]["updatesLast30Days"], 2);
+    let limits = fake.sim.limits();
+    assert_eq!(
+        limits["serviceUpdates"]["refused"], 0,
+        "no update was refused"
+    );
+}
+
+/// The default settings with updates spaced one second apart.
+fn paced_settings() -> Settings {
+    Settings {
+        update_spacing: Duration::from_secs(1),
+        ..Settings::default()
+    }
 }
