@@ -17,6 +17,7 @@
 //!
 //! Other knobs: `BENCH_POLL_SECONDS` (the operator's refresh periods, default 10), `BENCH_LOG`
 //! (the operator's log filter, default `info`; its log is in the temporary directory),
+//! `BENCH_WRAP` (a command the operator runs under, e.g. `heaptrack -o /tmp/op`),
 //! `BENCH_CONCURRENCY` (reconciles at once, default the operator's), `BENCH_TIMEOUT_SECONDS`.
 //! The request mix, by index: 30 % diverse (two keys, zones red and blue), 10 % multi-use
 //! (no VLAN), the rest single-use single-zone; alternately in a Los Angeles and a New York
@@ -256,7 +257,19 @@ impl OperatorProcess {
         let poll: u64 = env_or("BENCH_POLL_SECONDS", 10);
         let out = std::fs::File::create(log).unwrap();
         let err = out.try_clone().unwrap();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_megaport-operator"));
+        let binary = env!("CARGO_BIN_EXE_megaport-operator");
+        // BENCH_WRAP runs the operator under a profiler (e.g. `heaptrack -o /tmp/op`); its
+        // numbers are then the wrapper's.
+        let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = std::process::Command::new(program);
+                c.args(words).arg(binary);
+                c
+            }
+            None => std::process::Command::new(binary),
+        };
         command
             .arg("--log-level")
             .arg(std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".into()))
@@ -346,7 +359,11 @@ impl Drop for OperatorProcess {
 
 /// Request `i` of the mix, and how many keys it asks for.
 fn request(i: usize) -> (ServiceKeyRequest, u64) {
-    let region = if i.is_multiple_of(2) { "bench-la" } else { "bench-ny" };
+    let region = if i.is_multiple_of(2) {
+        "bench-la"
+    } else {
+        "bench-ny"
+    };
     let mut spec = json!({"regionRef": {"name": region}, "maxSpeedMbps": 1});
     let keys = match i % 10 {
         0..=2 => {

@@ -120,9 +120,14 @@ pub async fn run(
         watcher::Config::default(),
     )
     .default_backoff()
-    // The store keeps every request: without managedFields (never read) it holds a third of
-    // the bytes.
-    .modify(|request| request.managed_fields_mut().clear())
+    // The store keeps every request: without managedFields and kubectl's copy of the last
+    // applied object (never read) it holds a fraction of the bytes.
+    .modify(|request| {
+        request.managed_fields_mut().clear();
+        request
+            .annotations_mut()
+            .remove("kubectl.kubernetes.io/last-applied-configuration");
+    })
     .reflect(writer)
     .inspect_ok(move |event| ledger_ctx.ledger.observe(event))
     .touched_objects();

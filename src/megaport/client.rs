@@ -368,17 +368,25 @@ impl MegaportClient {
             endpoint: call.endpoint,
             detail: decode_detail(&e),
         };
-        let envelope: Value = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&body).map_err(decode_err)?
-        };
-        let data = match envelope {
-            Value::Object(mut map) => map.remove("data").unwrap_or(Value::Null),
+        // Straight into the typed data (a list of thousands of keys is never held as a JSON
+        // tree as well); other envelope fields are skipped.
+        #[derive(serde::Deserialize)]
+        struct Envelope<T> {
+            data: Option<T>,
+        }
+        let nothing = || serde_json::from_value(Value::Null).map_err(decode_err);
+        if body.is_empty() {
+            return nothing();
+        }
+        match serde_json::from_slice::<Envelope<T>>(&body) {
+            Ok(Envelope { data: Some(data) }) => Ok(data),
+            Ok(Envelope { data: None }) => nothing(),
             // `/v3/activity` answers with a bare array; accept bare data generally.
-            other => other,
-        };
-        serde_json::from_value(data).map_err(decode_err)
+            Err(_) if !body.trim_ascii_start().starts_with(b"{") => {
+                serde_json::from_slice(&body).map_err(decode_err)
+            }
+            Err(e) => Err(decode_err(e)),
+        }
     }
 }
 
