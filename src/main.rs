@@ -5,12 +5,6 @@ use std::time::Duration;
 use clap::Parser;
 use megaport_operator::cli::{Cli, Command};
 
-/// mimalloc rather than glibc's malloc: with thousands of requests the operator churns many
-/// small allocations across threads, which glibc's per-thread arenas keep as RSS (measured:
-/// docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// How long the runtime waits for stray tasks (blocking DNS lookups, say) once `main` is done.
 const RUNTIME_STOP: Duration = Duration::from_secs(1);
 
