@@ -226,13 +226,13 @@ impl<S: Store> SharedList<S> {
             }
         };
         let mut items = S::from_items(items);
-        {
-            // Writes made while the fetch ran may be missing from its answer.
-            let mut writes = self.writes.locked();
-            writes.retain(|(at, _)| *at >= started);
-            for (_, write) in writes.iter() {
-                items.upsert(write.clone());
-            }
+        // Writes made while the fetch ran may be missing from its answer. The writes stay
+        // locked until the new snapshot is in place, so a write cannot land in the old one
+        // after they were copied.
+        let mut writes = self.writes.locked();
+        writes.retain(|(at, _)| *at >= started);
+        for (_, write) in writes.iter() {
+            items.upsert(write.clone());
         }
         let snapshot = Arc::new(Snapshot {
             items,
@@ -240,6 +240,7 @@ impl<S: Store> SharedList<S> {
             fetched_at_wall: jiff::Timestamp::now(),
         });
         *self.current.writing() = Some(snapshot.clone());
+        drop(writes);
         tracing::debug!(
             what = self.what,
             count = snapshot.items.count(),
@@ -258,7 +259,10 @@ impl<S: Store> SharedList<S> {
     /// store that can change through a shared reference; else the snapshot is copied while a
     /// reader still holds it.
     pub fn upsert(&self, item: S::Item) {
-        self.writes.locked().push((Instant::now(), item.clone()));
+        // Pushed and applied under the writes lock: a fetch finishing meanwhile either copies
+        // this write or has already put its snapshot in place.
+        let mut writes = self.writes.locked();
+        writes.push((Instant::now(), item.clone()));
         let current = self.snapshot();
         if current
             .as_ref()

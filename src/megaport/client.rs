@@ -378,14 +378,13 @@ impl MegaportClient {
         if body.is_empty() {
             return nothing();
         }
-        match serde_json::from_slice::<Envelope<T>>(&body) {
-            Ok(Envelope { data: Some(data) }) => Ok(data),
-            Ok(Envelope { data: None }) => nothing(),
-            // `/v3/activity` answers with a bare array; accept bare data generally.
-            Err(_) if !body.trim_ascii_start().starts_with(b"{") => {
-                serde_json::from_slice(&body).map_err(decode_err)
-            }
-            Err(e) => Err(decode_err(e)),
+        // `/v3/activity` answers with a bare array; accept bare data generally.
+        if !body.trim_ascii_start().starts_with(b"{") {
+            return serde_json::from_slice(&body).map_err(decode_err);
+        }
+        match serde_json::from_slice::<Envelope<T>>(&body).map_err(decode_err)? {
+            Envelope { data: Some(data) } => Ok(data),
+            Envelope { data: None } => nothing(),
         }
     }
 }

@@ -75,20 +75,15 @@ pub async fn run<G>(
 ) -> Result<Outcome, Error> {
     let mut records = decision.records;
     // A plan is claimed in the ledger at once, so the next plan (free to start when the lock
-    // goes) avoids its VLANs while it is saved; no key exists before the save.
-    let claimed = decision.save_first && planning.is_some();
-    if claimed {
+    // goes) avoids its VLANs while it is saved; no key exists before the save. If the save
+    // fails the claim stays: the save may have happened all the same (a lost answer), and the
+    // next reconcile carries the same plan out, saving it before any create.
+    if decision.save_first && planning.is_some() {
         ctx.ledger.wrote(&req.uid, &records);
     }
     drop(planning);
     if decision.save_first {
-        if let Err(err) = save_records(ctx, obj, req, &records).await {
-            if claimed {
-                // Not saved: the request holds what it held before (nothing).
-                ctx.ledger.wrote(&req.uid, &seen.base.records);
-            }
-            return Err(err);
-        }
+        save_records(ctx, obj, req, &records).await?;
         tracing::info!(keys = records.len(), "recorded the keys' plan");
     }
     let mut blockers = decision.blockers;
