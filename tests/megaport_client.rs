@@ -39,6 +39,17 @@ fn config(sim: &RunningSimulator, id: &str, secret: &str) -> ClientConfig {
     config
 }
 
+/// The provider's configuration with no retries (a refusal is seen as it is).
+fn provider_config_once(sim: &RunningSimulator) -> ClientConfig {
+    let mut cfg = config(
+        sim,
+        quantumgpu::PROVIDER_ADMIN_ID,
+        quantumgpu::PROVIDER_ADMIN_SECRET,
+    );
+    cfg.retry.max_retries = 0;
+    cfg
+}
+
 fn provider(sim: &RunningSimulator) -> MegaportClient {
     MegaportClient::new(config(
         sim,
@@ -790,13 +801,7 @@ async fn the_simulator_answers_429_past_the_documented_window() {
         .set_limits(serde_json::json!({"requests": 5, "windowSeconds": 60}))
         .await
         .unwrap();
-    let mut cfg = config(
-        &sim,
-        quantumgpu::PROVIDER_ADMIN_ID,
-        quantumgpu::PROVIDER_ADMIN_SECRET,
-    );
-    cfg.retry.max_retries = 0;
-    let client = MegaportClient::new(cfg).unwrap();
+    let client = MegaportClient::new(provider_config_once(&sim)).unwrap();
     for _ in 0..5 {
         client.list_locations().await.unwrap();
     }
@@ -818,14 +823,9 @@ async fn the_client_never_exceeds_the_window_over_a_burst_of_1000_calls() {
         .set_limits(serde_json::json!({"requests": 200, "windowSeconds": 1.0}))
         .await
         .unwrap();
-    let mut cfg = config(
-        &sim,
-        quantumgpu::PROVIDER_ADMIN_ID,
-        quantumgpu::PROVIDER_ADMIN_SECRET,
-    );
+    let mut cfg = provider_config_once(&sim);
     cfg.requests_per_window = 180;
     cfg.window = Duration::from_secs(1);
-    cfg.retry.max_retries = 0;
     let client = MegaportClient::new(cfg).unwrap();
     let calls: Vec<_> = (0..1000).map(|_| client.list_locations()).collect();
     let results = futures::future::join_all(calls).await;

@@ -92,29 +92,19 @@ fn log_controller_error<T, E: std::error::Error>(
     }
 }
 
-/// Runs every controller until `shutdown` resolves.
-pub async fn run(
-    client: Client,
-    ports: Ports,
-    settings: Settings,
-    seal: RecordSeal,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+/// The one watch of the requests, feeding the controller's store and the claim ledger. Each
+/// object is decoded on its own: one the operator cannot read is reported on itself and never
+/// hides the others (a whole LIST failing to decode would stop every request).
+fn watch_requests(
+    client: &Client,
+    ctx: Arc<Context>,
+) -> (
+    impl futures::Stream<Item = Result<DeserializeGuard<ServiceKeyRequest>, watcher::Error>>
+    + Send
+    + 'static,
+    reflector::Store<DeserializeGuard<ServiceKeyRequest>>,
 ) {
-    let shutdown = shutdown.shared();
-    let controller_config =
-        kube::runtime::controller::Config::default().concurrency(settings.concurrency);
-
-    // Each object is decoded on its own: one the operator cannot read is reported on itself
-    // and never hides the others (a whole LIST failing to decode would stop every request).
-    let shared = Arc::new(Shared::new(
-        client.clone(),
-        ports.products,
-        settings.clone(),
-    ));
-    let ctx = Arc::new(Context::for_requests(shared.clone(), ports.keys, seal));
-    // One watch of the requests feeds the controller's store and the claim ledger.
     let (store, writer) = reflector::store::<DeserializeGuard<ServiceKeyRequest>>();
-    let ledger_ctx = ctx.clone();
     let stream = watcher::watcher(
         Api::<DeserializeGuard<ServiceKeyRequest>>::all(client.clone()),
         watcher::Config::default(),
@@ -129,15 +119,40 @@ pub async fn run(
             .remove("kubectl.kubernetes.io/last-applied-configuration");
     })
     .reflect(writer)
-    .inspect_ok(move |event| ledger_ctx.ledger.observe(event))
+    .inspect_ok(move |event| ctx.ledger.observe(event))
     .touched_objects();
-    let requests = Controller::for_stream(stream, store);
-    // Only the operator's own Secrets are watched; an edit or a deletion brings the request back.
-    let own_secrets = watcher::Config::default().labels(&format!(
+    (stream, store)
+}
+
+/// Only the operator's own Secrets are watched; an edit or a deletion brings the request back.
+fn own_secrets() -> watcher::Config {
+    watcher::Config::default().labels(&format!(
         "{}={}",
         service_key_request::MANAGED_BY_LABEL,
         service_key_request::MANAGER
+    ))
+}
+
+/// Runs every controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    ports: Ports,
+    settings: Settings,
+    seal: RecordSeal,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let shutdown = shutdown.shared();
+    let controller_config =
+        kube::runtime::controller::Config::default().concurrency(settings.concurrency);
+
+    let shared = Arc::new(Shared::new(
+        client.clone(),
+        ports.products,
+        settings.clone(),
     ));
+    let ctx = Arc::new(Context::for_requests(shared.clone(), ports.keys, seal));
+    let (stream, store) = watch_requests(&client, ctx.clone());
+    let requests = Controller::for_stream(stream, store);
     // What changes in Megaport brings back exactly the requests it concerns.
     let (triggers, triggered) = futures::channel::mpsc::unbounded();
     let refresher = refresh::run(ctx.clone(), triggers, shutdown.clone());
@@ -145,7 +160,7 @@ pub async fn run(
         .reconcile_on(triggered)
         .watches(
             Api::<Secret>::all(client.clone()),
-            own_secrets,
+            own_secrets(),
             |secret: Secret| {
                 let namespace = secret.namespace()?;
                 secret

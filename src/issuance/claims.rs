@@ -17,21 +17,6 @@ use crate::megaport::models::{EpochMillis, Product, ServiceKey};
 use crate::onramp;
 use crate::selection::TakenVlans;
 
-/// A VLAN and capacity claimed by another request's records (planned or issued).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claim {
-    /// The on-ramp.
-    pub product_uid: String,
-    /// The VLAN claimed.
-    pub vlan: Option<u16>,
-    /// The speed planned.
-    pub speed_mbps: u32,
-    /// Whether its key exists (then the key itself counts, not the claim).
-    pub issued: bool,
-    /// Who holds it, for messages (`ServiceKeyRequest ns/name`).
-    pub holder: String,
-}
-
 /// What one key or record holds on its on-ramp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hold {
@@ -139,49 +124,6 @@ impl Usage {
             *m |= t;
         }
     }
-}
-
-/// The usage of `keys` and `claims` per on-ramp at `now` (what the stores keep up to date,
-/// computed from lists).
-pub fn usage_of(
-    keys: &[&ServiceKey],
-    claims: &[Claim],
-    now: EpochMillis,
-) -> BTreeMap<String, Usage> {
-    let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
-    for key in keys {
-        if let Some(hold) = Hold::of_key(key, now) {
-            usage.entry(key.product_uid.clone()).or_default().add(hold);
-        }
-    }
-    for c in claims {
-        let hold = Hold::of_record(c.vlan, c.speed_mbps, c.issued);
-        usage.entry(c.product_uid.clone()).or_default().add(hold);
-    }
-    usage
-}
-
-/// Who holds `vlan` on `on_ramp` among `keys` and `claims` (a key's holder is named by its
-/// marker's request through `name_of`; never by a fingerprint: a tenant must not learn other
-/// keys' fingerprints).
-pub fn holder_in(
-    keys: &[&ServiceKey],
-    claims: &[Claim],
-    on_ramp: &str,
-    vlan: u16,
-    name_of: &dyn Fn(&str) -> Option<String>,
-    now: EpochMillis,
-) -> Option<String> {
-    let key = keys.iter().find(|k| {
-        k.product_uid == on_ramp && Hold::of_key(k, now).is_some_and(|h| h.vlan == Some(vlan))
-    });
-    if let Some(key) = key {
-        return Some(key_holder(key, name_of));
-    }
-    claims
-        .iter()
-        .find(|c| c.product_uid == on_ramp && c.vlan == Some(vlan))
-        .map(|c| c.holder.clone())
 }
 
 /// How a key holding a VLAN is named: by its marker's request, else as an unused key.

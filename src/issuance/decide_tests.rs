@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::claims::{Hold, Usage, key_holder};
 use super::decide::{Planning, decide_deletion, reads};
 use super::tests::req_of;
 use super::*;
@@ -11,6 +12,63 @@ use crate::crd::service_key_request::{DeletionPolicy, ServiceKeyRequestSpec};
 use crate::delivery::{Marker, fingerprint};
 use crate::megaport::models::{EpochMillis, Product, ServiceKey, ServiceKeyValue};
 use crate::onramp::on_ramp_status;
+use std::collections::BTreeMap;
+
+// What the keys snapshot and the claim ledger keep summed, computed here from lists.
+
+/// A VLAN and capacity claimed by another request's records (planned or issued).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Claim {
+    /// The on-ramp.
+    product_uid: String,
+    /// The VLAN claimed.
+    vlan: Option<u16>,
+    /// The speed planned.
+    speed_mbps: u32,
+    /// Whether its key exists (then the key itself counts, not the claim).
+    issued: bool,
+    /// Who holds it, for messages (`ServiceKeyRequest ns/name`).
+    holder: String,
+}
+
+/// The usage of `keys` and `claims` per on-ramp at `now` (what the stores keep up to date,
+/// computed from lists).
+fn usage_of(keys: &[&ServiceKey], claims: &[Claim], now: EpochMillis) -> BTreeMap<String, Usage> {
+    let mut usage: BTreeMap<String, Usage> = BTreeMap::new();
+    for key in keys {
+        if let Some(hold) = Hold::of_key(key, now) {
+            usage.entry(key.product_uid.clone()).or_default().add(hold);
+        }
+    }
+    for c in claims {
+        let hold = Hold::of_record(c.vlan, c.speed_mbps, c.issued);
+        usage.entry(c.product_uid.clone()).or_default().add(hold);
+    }
+    usage
+}
+
+/// Who holds `vlan` on `on_ramp` among `keys` and `claims` (a key's holder is named by its
+/// marker's request through `name_of`; never by a fingerprint: a tenant must not learn other
+/// keys' fingerprints).
+fn holder_in(
+    keys: &[&ServiceKey],
+    claims: &[Claim],
+    on_ramp: &str,
+    vlan: u16,
+    name_of: &dyn Fn(&str) -> Option<String>,
+    now: EpochMillis,
+) -> Option<String> {
+    let key = keys.iter().find(|k| {
+        k.product_uid == on_ramp && Hold::of_key(k, now).is_some_and(|h| h.vlan == Some(vlan))
+    });
+    if let Some(key) = key {
+        return Some(key_holder(key, name_of));
+    }
+    claims
+        .iter()
+        .find(|c| c.product_uid == on_ramp && c.vlan == Some(vlan))
+        .map(|c| c.holder.clone())
+}
 
 const UID: &str = "0b9f6c1e-52a4-4f0e-8e43-7d2a6c1b9e10";
 const LA1: &str = "1c2f0e00-9b1a-4e3d-8f00-0a1b2c3d0001";
@@ -116,7 +174,6 @@ impl Case {
 
     /// What the observer gives a plan: the scope's on-ramps as the selection sees them.
     fn planning(&self) -> Planning {
-        use crate::issuance::claims::{holder_in, usage_of};
         let keys: Vec<&ServiceKey> = self.keys.iter().collect();
         let at = crate::megaport::models::EpochMillis::from_timestamp(now());
         let usage = usage_of(&keys, &self.claims, at);

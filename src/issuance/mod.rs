@@ -30,7 +30,7 @@ mod decide_tests;
 mod tests;
 
 pub use blocker::Blocker;
-pub use claims::{Claim, candidates};
+pub use claims::candidates;
 pub use decide::{
     Decision, Observed, Planning, Scope, SecretSeen, decide, decide_deletion, preferred_note, reads,
 };

@@ -73,13 +73,6 @@ struct TimesBody {
 }
 
 /// Answers a `/_sim/` request.
-/// The rate window's use and the limit on updates per service.
-fn limits_usage(shared: &Shared) -> Value {
-    let mut usage = shared.limits().usage(std::time::Instant::now());
-    usage["serviceUpdates"] = shared.world().service_updates.usage();
-    usage
-}
-
 pub fn handle(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Response<Body> {
     match route(shared, method, path, body) {
         Ok(v) => json_response(200, &v),
@@ -115,14 +108,11 @@ fn route(shared: &Shared, method: &str, path: &str, body: &Bytes) -> Result<Valu
             ok(json!({"cleared": true}))
         }
         ("GET", ["counters"]) => ok(json!({"counters": shared.log().counters()})),
-        ("GET", ["limits"]) => ok(limits_usage(shared)),
+        ("GET", ["limits"]) => ok(shared.limits_usage()),
         ("POST", ["limits"]) => {
             let change: crate::limits::LimitsUpdate = parse(body)?;
-            shared.limits().update(&change).map_err(|e| fail(400, e))?;
-            if let Some(updates) = &change.service_updates {
-                shared.world().service_updates.update(updates);
-            }
-            ok(limits_usage(shared))
+            shared.update_limits(&change).map_err(|e| fail(400, e))?;
+            ok(shared.limits_usage())
         }
         ("POST", ["reset"]) => {
             shared.reset().map_err(|e| fail(500, e.to_string()))?;
@@ -279,9 +269,8 @@ impl SimControl {
     /// Makes the next `times` product lists show product `uid` with an empty `diversityZone`.
     pub async fn empty_zone_reads(&self, uid: &str, times: u32) -> Result<(), SimulatorError> {
         let path = format!("products/{uid}/emptyZoneReads");
-        self.send::<Value>(reqwest::Method::POST, &path, Some(json!({"times": times})))
-            .await
-            .map(drop)
+        let body = json!({"times": times});
+        self.act(reqwest::Method::POST, &path, Some(body)).await
     }
     /// Removes every fault.
     pub async fn clear_faults(&self) -> Result<(), SimulatorError> {
@@ -345,23 +334,13 @@ impl SimControl {
     /// Forces a product's provisioning status.
     pub async fn set_product_status(&self, uid: &str, status: &str) -> Result<(), SimulatorError> {
         let body = json!({"provisioningStatus": status});
-        self.send::<Value>(
-            reqwest::Method::POST,
-            &format!("products/{uid}/status"),
-            Some(body),
-        )
-        .await
-        .map(drop)
+        let path = format!("products/{uid}/status");
+        self.act(reqwest::Method::POST, &path, Some(body)).await
     }
     /// Sets a product's `vxcPermitted`.
     pub async fn set_vxc_permitted(&self, uid: &str, value: bool) -> Result<(), SimulatorError> {
         let body = json!({"value": value});
-        self.send::<Value>(
-            reqwest::Method::POST,
-            &format!("products/{uid}/vxcPermitted"),
-            Some(body),
-        )
-        .await
-        .map(drop)
+        let path = format!("products/{uid}/vxcPermitted");
+        self.act(reqwest::Method::POST, &path, Some(body)).await
     }
 }

@@ -86,18 +86,12 @@ impl InProcess {
 
     /// Changes the rate limit and the limit on updates per service (as `POST /_sim/limits`).
     pub fn set_limits(&self, change: &crate::limits::LimitsUpdate) -> Result<(), String> {
-        self.shared.limits().update(change)?;
-        if let Some(updates) = &change.service_updates {
-            self.shared.world().service_updates.update(updates);
-        }
-        Ok(())
+        self.shared.update_limits(change)
     }
 
     /// The limits and their use (as `GET /_sim/limits`).
     pub fn limits(&self) -> serde_json::Value {
-        let mut usage = self.shared.limits().usage(std::time::Instant::now());
-        usage["serviceUpdates"] = self.shared.world().service_updates.usage();
-        usage
+        self.shared.limits_usage()
     }
 
     /// Makes the next `times` product lists show product `uid` with an empty `diversityZone`.

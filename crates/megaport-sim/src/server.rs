@@ -74,6 +74,20 @@ impl Shared {
     pub fn limits(&self) -> MutexGuard<'_, RateLimits> {
         lock(&self.limits)
     }
+    /// Changes the rate limit and the limit on updates per service (`POST /_sim/limits`).
+    pub fn update_limits(&self, change: &crate::limits::LimitsUpdate) -> Result<(), String> {
+        self.limits().update(change)?;
+        if let Some(updates) = &change.service_updates {
+            self.world().service_updates.update(updates);
+        }
+        Ok(())
+    }
+    /// Both limits and their use (`GET /_sim/limits`).
+    pub fn limits_usage(&self) -> serde_json::Value {
+        let mut usage = self.limits().usage(std::time::Instant::now());
+        usage["serviceUpdates"] = self.world().service_updates.usage();
+        usage
+    }
     /// Reloads the scenario and clears faults, calls, counters, the clock offset and tokens.
     pub fn reset(&self) -> Result<(), SimulatorError> {
         let fresh = World::from_scenario(&self.scenario)?;
