@@ -1,6 +1,8 @@
-//! `megaport-operator run`: builds the Kubernetes and Megaport clients from the flags and runs
-//! the controllers until SIGTERM or Ctrl-C. All wiring, no decisions.
+//! `megaport-operator run`: builds the Kubernetes and Megaport clients from the flags, serves
+//! the probes and metrics, takes part in leader election when asked, and runs the controllers
+//! until SIGTERM or Ctrl-C. All wiring, no decisions.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +11,12 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::connect::MegaportArgs;
-use crate::controller::{self, Settings};
+use crate::controller::{self, Process, Settings};
+use crate::health::Health;
 use crate::issuance::{self, RecordSeal};
+use crate::lease::{Elector, Leadership, LeaseConfig, Lost, Timing};
 use crate::megaport::MegaportClient;
+use crate::metrics::Metrics;
 
 /// Arguments of `megaport-operator run`. Kubernetes access comes from the in-cluster
 /// ServiceAccount or KUBECONFIG.
@@ -43,6 +48,70 @@ pub struct RunArgs {
     /// Megaport, to the request or to its Secret bring it back at once): a safety net.
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 3600)]
     pub resync_seconds: u64,
+    /// Where `/livez`, `/readyz` and `/metrics` are served (port 0: any free port; the address
+    /// is logged).
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    #[command(flatten)]
+    pub election: ElectionArgs,
+}
+
+/// Leader election: with it, several replicas run; all keep their watches and snapshots warm,
+/// only the holder of the Lease reconciles and writes.
+#[derive(Debug, Args)]
+pub struct ElectionArgs {
+    /// Take part in leader election on a Lease (needed with more than one replica).
+    #[arg(long, env = "LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// The Lease's name.
+    #[arg(long, env = "LEASE_NAME", default_value = "megaport-operator")]
+    pub lease_name: String,
+    /// The Lease's namespace (default: the pod's, else the kubeconfig's).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: the host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How long standbys wait on an unrenewed Lease before one takes over.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 10)]
+    pub lease_duration_seconds: u64,
+    /// How long after its last successful renewal the leader stops writing (and exits, to
+    /// restart as a standby). Less than the lease duration.
+    #[arg(long, env = "LEASE_RENEW_DEADLINE_SECONDS", default_value_t = 7)]
+    pub lease_renew_deadline_seconds: u64,
+    /// How often the leader renews and standbys look.
+    #[arg(long, env = "LEASE_RETRY_SECONDS", default_value_t = 2)]
+    pub lease_retry_seconds: u64,
+}
+
+impl ElectionArgs {
+    /// The Lease to contend for, when election is on.
+    fn lease(&self, client: &kube::Client) -> anyhow::Result<Option<LeaseConfig>> {
+        if !self.leader_elect {
+            return Ok(None);
+        }
+        let timing = Timing::new(
+            Duration::from_secs(self.lease_duration_seconds),
+            Duration::from_secs(self.lease_renew_deadline_seconds),
+            Duration::from_secs(self.lease_retry_seconds),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let identity = self.identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "megaport-operator".into());
+            format!("{host}-{}", std::process::id())
+        });
+        Ok(Some(LeaseConfig {
+            name: self.lease_name.clone(),
+            namespace: self
+                .lease_namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_owned()),
+            identity,
+            timing,
+        }))
+    }
 }
 
 /// Runs the operator.
@@ -50,43 +119,119 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;
-    let config = args.megaport.client_config()?;
+    let metrics = Metrics::new();
+    let mut config = args.megaport.client_config()?;
+    config.observer = Some(Arc::new(metrics.clone()));
     let seal = RecordSeal::new(config.credentials.derive_key(issuance::seal::PURPOSE));
     let megaport = MegaportClient::new(config)?;
-    let settings = Settings {
+    let budget = megaport.clone();
+    metrics.budget_from(move || budget.budget_left());
+    let settings = settings(&args);
+    let lease = args.election.lease(&client)?;
+    let leadership = match lease {
+        Some(_) => Leadership::elected(),
+        None => Leadership::always(),
+    };
+    tracing::info!(
+        products_refresh_s = settings.products_refresh.as_secs(),
+        keys_refresh_s = settings.keys_refresh.as_secs(),
+        concurrency = settings.concurrency,
+        leader_election = lease.is_some(),
+        "starting megaport-operator"
+    );
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
+    let health = Health::new();
+    let listener = crate::serve::bind(args.http_addr)
+        .await
+        .with_context(|| format!("serving probes and metrics on {}", args.http_addr))?;
+    tokio::spawn(crate::serve::serve(
+        listener,
+        health.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(health.clone().heartbeat());
+    tokio::spawn(leader_gauge(leadership.clone(), metrics.clone()));
+    let (stop_renewing, renewing) = tokio::sync::oneshot::channel::<()>();
+    let mut elector = lease.map(|lease| {
+        let elector = Elector::new(client.clone(), lease, leadership.clone());
+        tokio::spawn(elector.run(async {
+            let _ = renewing.await;
+        }))
+    });
+    let process = Process {
+        metrics,
+        health,
+        leadership,
+    };
+    // Bounded shutdown: after the signal, in-flight reconciles get the grace period, then the
+    // process stops whatever the apiserver or Megaport is doing. Crash safety does not depend on
+    // finishing: a key created but not yet recorded carries its marker and is adopted.
+    // At most 9 s: the process must be gone within 10 s of the signal whatever is configured.
+    let grace = Duration::from_secs(args.shutdown_grace_seconds.min(9));
+    let ports = controller::Ports::of(Arc::new(megaport));
+    let controllers = controller::run(client, ports, settings, seal, process, shutdown.clone());
+    let deadline = async {
+        shutdown.await;
+        tokio::time::sleep(grace).await;
+    };
+    let lost = async {
+        match elector.as_mut() {
+            Some(handle) => match handle.await {
+                Ok(Err(lost)) => lost,
+                _ => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = controllers => tracing::info!("megaport-operator stopped"),
+        () = deadline => {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "in-flight work did not finish within the shutdown grace; stopping anyway"
+            );
+            return Ok(());
+        }
+        lost = lost => stop_writing(&lost),
+    }
+    // Everything stopped: a standby may take over at once.
+    let _ = stop_renewing.send(());
+    if let Some(handle) = elector
+        && let Ok(Ok(elector)) = handle.await
+    {
+        elector.release().await;
+    }
+    Ok(())
+}
+
+/// Leadership lost: no write may follow, so the process ends here and now (in-flight
+/// reconciles included); Kubernetes restarts it as a standby.
+fn stop_writing(lost: &Lost) -> ! {
+    tracing::error!(error = %lost, "stopping at once so that no two replicas write; restarting as a standby");
+    std::process::exit(1)
+}
+
+/// Keeps the leader gauge in step with leadership.
+async fn leader_gauge(leadership: Leadership, metrics: Metrics) {
+    let mut changes = leadership.changes();
+    loop {
+        metrics.set_leader(*changes.borrow_and_update());
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn settings(args: &RunArgs) -> Settings {
+    Settings {
         products_refresh: Duration::from_secs(args.products_refresh_seconds.max(1)),
         keys_refresh: Duration::from_secs(args.keys_refresh_seconds.max(1)),
         concurrency: args.concurrency.max(1),
         update_spacing: Duration::from_secs(args.key_update_spacing_seconds),
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         ..Settings::default()
-    };
-    tracing::info!(
-        products_refresh_s = settings.products_refresh.as_secs(),
-        keys_refresh_s = settings.keys_refresh.as_secs(),
-        concurrency = settings.concurrency,
-        "starting megaport-operator"
-    );
-    // Bounded shutdown: after the signal, in-flight reconciles get the grace period, then the
-    // process stops whatever the apiserver or Megaport is doing. Crash safety does not depend on
-    // finishing: a key created but not yet recorded carries its marker and is adopted.
-    // At most 9 s: the process must be gone within 10 s of the signal whatever is configured.
-    let grace = Duration::from_secs(args.shutdown_grace_seconds.min(9));
-    let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
-    let ports = controller::Ports::of(Arc::new(megaport));
-    let controllers = controller::run(client, ports, settings, seal, shutdown.clone());
-    let deadline = async {
-        shutdown.await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        () = controllers => tracing::info!("megaport-operator stopped"),
-        () = deadline => tracing::warn!(
-            grace_s = grace.as_secs(),
-            "in-flight work did not finish within the shutdown grace; stopping anyway"
-        ),
     }
-    Ok(())
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

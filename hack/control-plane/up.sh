@@ -23,6 +23,9 @@
 #                             garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller,
 #                             resourcequota-controller)
 #          ETCD_LOG_LEVEL (default warn), APISERVER_VERBOSITY / KCM_VERBOSITY (klog -v, default 0)
+#          AUDIT_LOG          1 (default): kube-apiserver writes an audit event (user, verb, resource)
+#                             for every write to logs/audit.log (KUBE_AUDIT_LOG in env), so tests
+#                             can prove who wrote what; 0: none (the benchmark)
 #
 # Each process runs in its own session/process group (setsid), detached from the caller's
 # terminal, so Ctrl-C in the calling shell does not kill it: always pair up.sh with down.sh
@@ -227,8 +230,25 @@ start etcd "$BIN/etcd" \
   --initial-cluster="megaport-test=http://127.0.0.1:$ETCD_PEER_PORT"
 wait_for etcd "etcd /health ok" "${PID[etcd]}" 20 etcd_healthy
 
+# Writes only (reads are most requests and prove nothing), at Metadata level: who, verb, object.
+AUDIT_ARGS=()
+if [[ "${AUDIT_LOG:-1}" == 1 ]]; then
+  cat >"$RUN/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+POLICY
+  AUDIT_ARGS=(--audit-policy-file="$RUN/audit-policy.yaml" --audit-log-path="$RUN/logs/audit.log"
+    --audit-log-format=json --audit-log-mode=blocking)
+fi
+
 start kube-apiserver "$BIN/kube-apiserver" \
   --v="${APISERVER_VERBOSITY:-0}" \
+  "${AUDIT_ARGS[@]}" \
   --etcd-servers="$ETCD_URL" \
   --bind-address=127.0.0.1 \
   --advertise-address=127.0.0.1 \
@@ -277,6 +297,7 @@ wait_for kube-controller-manager "kube-controller-manager /healthz ok" "${PID[ku
   q KUBE_APISERVER_URL "$APISERVER_URL"
   q ETCD_URL "$ETCD_URL"
   q HARNESS_CA_CERT "$P/ca.crt"
+  if [[ ${#AUDIT_ARGS[@]} -gt 0 ]]; then q KUBE_AUDIT_LOG "$RUN/logs/audit.log"; fi
   for id in "${IDENTITIES[@]}"; do
     var=${id^^}; q "KUBECONFIG_${var//-/_}" "$RUN/kubeconfig/$id.kubeconfig"
   done

@@ -14,8 +14,11 @@ use kube::runtime::events::{Recorder, Reporter};
 use super::backoff::Backoff;
 use super::cache::{KeysCache, ProductsCache};
 use super::ledger::Ledger;
+use crate::health::Health;
 use crate::issuance::{Record, RecordSeal};
+use crate::lease::Leadership;
 use crate::megaport::{ProductsApi, ServiceKeysApi};
+use crate::metrics::Metrics;
 
 /// Tunables of the controllers.
 #[derive(Clone, Debug)]
@@ -72,6 +75,18 @@ impl Ports {
     }
 }
 
+/// What the process around the controllers provides: its metrics, the probes' state, and
+/// whether this replica may write (the leader, or the only one).
+#[derive(Clone, Default)]
+pub struct Process {
+    /// Where reconciles, snapshots and keys are counted.
+    pub metrics: Metrics,
+    /// What `/readyz` reports.
+    pub health: Health,
+    /// Whether this replica reconciles and writes.
+    pub leadership: Leadership,
+}
+
 /// What both controllers share: the client, the products snapshot, one recorder, the tunables,
 /// the unreadable-object memo and the backoff. The OnRampRegion controller's context.
 pub struct Shared {
@@ -83,6 +98,8 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Tunables.
     pub settings: Settings,
+    /// Metrics, probes and leadership.
+    pub process: Process,
     /// Objects reported as unreadable: UID → generation.
     invalid: Mutex<HashMap<String, i64>>,
     pub(super) backoff: Backoff,
@@ -91,6 +108,16 @@ pub struct Shared {
 impl Shared {
     /// What the controllers share, over `client` and the products port.
     pub fn new(client: Client, products: Arc<dyn ProductsApi>, settings: Settings) -> Self {
+        Self::in_process(client, products, settings, Process::default())
+    }
+
+    /// What the controllers share, reporting to `process`.
+    pub fn in_process(
+        client: Client,
+        products: Arc<dyn ProductsApi>,
+        settings: Settings,
+        process: Process,
+    ) -> Self {
         let reporter = Reporter {
             controller: "megaport-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -102,6 +129,7 @@ impl Shared {
             client,
             backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
             settings,
+            process,
         }
     }
 

@@ -82,6 +82,18 @@ impl KeyStore {
         keys.answer(keys.keys.keys().map(String::as_str))
     }
 
+    /// How many of the operator's keys (those carrying a request's marker) are in each state
+    /// at `now` (Gone is a request's view of a decommissioned on-ramp, not counted here).
+    pub fn operator_key_states(&self, now: EpochMillis) -> BTreeMap<&'static str, i64> {
+        let keys = self.keys.reading();
+        let mut states = BTreeMap::new();
+        for entry in keys.keys.values().filter(|e| e.request.is_some()) {
+            let state = crate::issuance::key_state(&entry.key, now);
+            *states.entry(state.as_str()).or_insert(0) += 1;
+        }
+        states
+    }
+
     /// The keys that may be request `uid`'s: carrying its marker, or with one of the
     /// `fingerprints` it recorded (whether it may take those is the decision's question).
     pub fn of_request<'a>(

@@ -34,11 +34,13 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-pub use context::{Context, Ports, Settings, Shared};
+pub use context::{Context, Ports, Process, Settings, Shared};
 pub use error::{Error, Step};
 
 use crate::crd::{OnRampRegion, ServiceKeyRequest};
+use crate::health::{Check, Health};
 use crate::issuance::RecordSeal;
+use crate::lease::Leadership;
 
 fn backoff_key<K: Resource>(obj: &K) -> String {
     obj.meta().uid.clone().unwrap_or_else(|| obj.name_any())
@@ -56,8 +58,10 @@ fn error_policy<K: Resource, C: AsRef<Shared>>(obj: Arc<K>, err: &Error, ctx: Ar
     Action::requeue(delay)
 }
 
-/// Runs `reconcile` and resets the object's backoff when it succeeds.
-async fn with_backoff_reset<K, C, F, Fut>(
+/// Runs `reconcile` only while this replica leads (a standby's stores stay warm, it writes
+/// nothing), counts it, and resets the object's backoff when it succeeds.
+async fn guarded<K, C, F, Fut>(
+    controller: &'static str,
     obj: Arc<K>,
     ctx: Arc<C>,
     reconcile: F,
@@ -68,24 +72,67 @@ where
     F: FnOnce(Arc<K>, Arc<C>) -> Fut,
     Fut: std::future::Future<Output = Result<Action, Error>>,
 {
+    let shared: &Shared = (*ctx).as_ref();
+    if !shared.process.leadership.is_leader() {
+        // Everything is reconciled again when this replica becomes the leader.
+        return Ok(Action::await_change());
+    }
     let key = backoff_key(obj.as_ref());
+    let started = std::time::Instant::now();
     let result = reconcile(obj, ctx.clone()).await;
+    let shared: &Shared = (*ctx).as_ref();
+    let category = result.as_ref().err().map(Error::category);
+    shared
+        .process
+        .metrics
+        .reconciled(controller, started.elapsed(), category);
     if result.is_ok() {
-        (*ctx).as_ref().backoff.reset(&key);
+        shared.backoff.reset(&key);
     }
     result
+}
+
+/// Fires each time this replica becomes the leader (every object is reconciled then).
+fn became_leader(leadership: &Leadership) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(leadership.changes(), |mut changes| async move {
+        loop {
+            changes.changed().await.ok()?;
+            if *changes.borrow_and_update() {
+                return Some(((), changes));
+            }
+        }
+    })
+}
+
+/// Whether a watch failed because its resource does not exist (the CRD is not installed).
+fn crd_missing(err: &watcher::Error) -> bool {
+    use watcher::Error as W;
+    match err {
+        W::InitialListFailed(kube::Error::Api(status))
+        | W::WatchStartFailed(kube::Error::Api(status))
+        | W::WatchFailed(kube::Error::Api(status)) => status.code == 404,
+        W::WatchError(status) => status.code == 404,
+        _ => false,
+    }
 }
 
 /// Logs what a controller reports besides reconciles: a failing watch (the operator is blind
 /// until it recovers) as a warning; a failed reconcile is logged by the error policy already.
 fn log_controller_error<T, E: std::error::Error>(
     kind: &str,
+    health: &Health,
     result: Result<T, kube::runtime::controller::Error<E, watcher::Error>>,
 ) {
     use kube::runtime::controller::Error as ControllerError;
     match result {
         Ok(_) => {}
         Err(ControllerError::QueueError(err)) => {
+            if crd_missing(&err) {
+                health.fail(
+                    Check::Crds,
+                    format!("the {kind} CustomResourceDefinition is not installed"),
+                );
+            }
             tracing::warn!(controller = kind, error = %err, "watch failed; retrying");
         }
         Err(err) => tracing::debug!(controller = kind, error = %err, "controller event"),
@@ -133,31 +180,38 @@ fn own_secrets() -> watcher::Config {
     ))
 }
 
-/// Runs every controller until `shutdown` resolves.
+/// Runs every controller until `shutdown` resolves, reporting to `process`: only while
+/// `process.leadership` says so do they reconcile; their watches, stores and Megaport snapshots
+/// run either way, so a standby takes over warm.
 pub async fn run(
     client: Client,
     ports: Ports,
     settings: Settings,
     seal: RecordSeal,
+    process: Process,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let shutdown = shutdown.shared();
     let controller_config =
         kube::runtime::controller::Config::default().concurrency(settings.concurrency);
-
-    let shared = Arc::new(Shared::new(
+    let health = process.health.clone();
+    let leadership = process.leadership.clone();
+    let shared = Arc::new(Shared::in_process(
         client.clone(),
         ports.products,
         settings.clone(),
+        process,
     ));
     let ctx = Arc::new(Context::for_requests(shared.clone(), ports.keys, seal));
     let (stream, store) = watch_requests(&client, ctx.clone());
-    let requests = Controller::for_stream(stream, store);
+    let requests = Controller::for_stream(stream, store.clone());
     // What changes in Megaport brings back exactly the requests it concerns.
     let (triggers, triggered) = futures::channel::mpsc::unbounded();
     let refresher = refresh::run(ctx.clone(), triggers, shutdown.clone());
+    let requests_health = health.clone();
     let requests = requests
         .reconcile_on(triggered)
+        .reconcile_all_on(became_leader(&leadership))
         .watches(
             Api::<Secret>::all(client.clone()),
             own_secrets(),
@@ -172,23 +226,52 @@ pub async fn run(
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            |obj, ctx| with_backoff_reset(obj, ctx, service_key_request::reconcile),
+            |obj, ctx| {
+                guarded(
+                    "ServiceKeyRequest",
+                    obj,
+                    ctx,
+                    service_key_request::reconcile,
+                )
+            },
             error_policy,
             ctx.clone(),
         )
-        .for_each(|result| async move { log_controller_error("ServiceKeyRequest", result) });
+        .for_each(move |result| {
+            log_controller_error("ServiceKeyRequest", &requests_health, result);
+            async {}
+        });
 
     let regions = Controller::new(
         Api::<DeserializeGuard<OnRampRegion>>::all(client),
         watcher::Config::default(),
     )
     .with_config(controller_config)
-    .graceful_shutdown_on(shutdown)
-    .run(
-        |obj, ctx| with_backoff_reset(obj, ctx, onramp_region::reconcile),
-        error_policy,
-        shared,
-    )
-    .for_each(|result| async move { log_controller_error("OnRampRegion", result) });
-    futures::join!(requests, regions, refresher);
+    .reconcile_all_on(became_leader(&leadership));
+    let regions_store = regions.store();
+    let regions_health = health.clone();
+    let regions = regions
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |obj, ctx| guarded("OnRampRegion", obj, ctx, onramp_region::reconcile),
+            error_policy,
+            shared,
+        )
+        .for_each(move |result| {
+            log_controller_error("OnRampRegion", &regions_health, result);
+            async {}
+        });
+    let synced = async move {
+        let ready = async {
+            let _ = store.wait_until_ready().await;
+            let _ = regions_store.wait_until_ready().await;
+            health.pass(Check::Crds);
+            health.pass(Check::Watches);
+        };
+        tokio::select! {
+            () = ready => {}
+            () = shutdown => {}
+        }
+    };
+    futures::join!(requests, regions, refresher, synced);
 }

@@ -15,7 +15,9 @@ use super::Context;
 use super::cache::Snapshot;
 use super::key_store::KeyStore;
 use crate::crd::ServiceKeyRequest;
-use crate::megaport::models::Product;
+use crate::health::Check;
+use crate::megaport::MegaportError;
+use crate::megaport::models::{EpochMillis, Product};
 
 /// A request to reconcile.
 pub type Trigger = ObjectRef<DeserializeGuard<ServiceKeyRequest>>;
@@ -47,11 +49,23 @@ impl Seen {
     async fn look(&mut self, ctx: &Context, triggers: &UnboundedSender<Trigger>) {
         let mut keys = Vec::new();
         let mut on_ramps = Vec::new();
-        if let Ok(now) = ctx.keys.get().await {
+        let read = ctx.keys.get().await;
+        megaport_health(ctx, read.as_ref().err());
+        if let Ok(now) = read {
+            let fresh = self
+                .keys
+                .as_ref()
+                .is_none_or(|before| !Arc::ptr_eq(before, &now));
             if let Some(before) = &self.keys
-                && !Arc::ptr_eq(before, &now)
+                && fresh
             {
                 keys = now.items.changes_since(&before.items);
+            }
+            if fresh {
+                let metrics = &ctx.process.metrics;
+                metrics.snapshot_read("keys", now.fetched_at);
+                let at = EpochMillis::from_timestamp(jiff::Timestamp::now());
+                metrics.set_keys(now.items.operator_key_states(at));
             }
             self.keys = Some(now);
         }
@@ -61,6 +75,9 @@ impl Seen {
             {
                 on_ramps = changed_products(&before.items, &now.items);
             }
+            ctx.process
+                .metrics
+                .snapshot_read("products", now.fetched_at);
             self.products = Some(now);
         }
         if keys.is_empty() && on_ramps.is_empty() {
@@ -76,6 +93,22 @@ impl Seen {
         for (namespace, name) in affected {
             let _ = triggers.unbounded_send(ObjectRef::new(&name).within(&namespace));
         }
+    }
+}
+
+/// Readiness follows what Megaport says of the credentials: refused → not ready; any answer
+/// (or a failure that is not about them) → they work.
+fn megaport_health(ctx: &Context, error: Option<&Arc<MegaportError>>) {
+    let health = &ctx.process.health;
+    match error {
+        Some(err) if err.is_auth() => {
+            health.fail(
+                Check::Megaport,
+                format!("Megaport refused the credentials: {err}"),
+            );
+        }
+        Some(_) => {}
+        None => health.pass(Check::Megaport),
     }
 }
 

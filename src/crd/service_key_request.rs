@@ -287,6 +287,19 @@ pub enum KeyState {
     Gone,
 }
 
+impl KeyState {
+    /// The state as written in status (the variant's name).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Used => "Used",
+            Self::Expired => "Expired",
+            Self::Deactivated => "Deactivated",
+            Self::Gone => "Gone",
+        }
+    }
+}
+
 /// What the operator observed for the request.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -46,6 +46,7 @@ struct Inner {
     auth: TokenSource,
     limiter: Limiter,
     retry: RetryConfig,
+    observer: Option<Arc<dyn super::Observer>>,
 }
 
 impl std::fmt::Debug for MegaportClient {
@@ -167,6 +168,7 @@ impl MegaportClient {
                 auth,
                 limiter: Limiter::new(config.requests_per_window, config.window),
                 retry: config.retry,
+                observer: config.observer,
             }),
         })
     }
@@ -208,7 +210,11 @@ impl MegaportClient {
         loop {
             attempt += 1;
             // Held until the answer has come (see the limiter): dropped at the end of the turn.
+            let waiting = std::time::Instant::now();
             let _place = self.inner.limiter.acquire().await;
+            if let Some(observer) = &self.inner.observer {
+                observer.waited(waiting.elapsed());
+            }
             let token = match call.authenticated {
                 false => None,
                 true => match self.inner.auth.token().await {
@@ -229,7 +235,12 @@ impl MegaportClient {
             };
             let request = self.request(&call, &url, token.as_ref());
             let started = std::time::Instant::now();
-            let next = match request.send().await {
+            let sent = request.send().await;
+            if let Some(observer) = &self.inner.observer {
+                let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+                observer.answered(call.endpoint, status, started.elapsed());
+            }
+            let next = match sent {
                 Err(err) => Self::after_transport_error(&call, attempt, err, &mut backoff),
                 Ok(response) => {
                     let status = response.status();

@@ -164,6 +164,8 @@ pub struct ClientConfig {
     pub token_refresh_fraction: f64,
     /// Sent as `User-Agent`.
     pub user_agent: String,
+    /// Told about every request (metrics).
+    pub observer: Option<std::sync::Arc<dyn super::Observer>>,
 }
 
 impl ClientConfig {
@@ -179,6 +181,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(60),
             token_refresh_fraction: 0.8,
             user_agent: format!("megaport-operator/{}", env!("CARGO_PKG_VERSION")),
+            observer: None,
         }
     }
 }

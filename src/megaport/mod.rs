@@ -34,6 +34,15 @@ use models::{
     ResourceTag, ServiceKey, ServiceShape, UpdateServiceKey, ValidatedItem, VxcUpdate,
 };
 
+/// Told about every request a [`MegaportClient`] sends, for metrics: the route template and
+/// the answer's status, never ids, bodies or tokens.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// A request to `route` was answered with `status` (`None`: no answer) after `elapsed`.
+    fn answered(&self, route: &'static str, status: Option<u16>, elapsed: std::time::Duration);
+    /// A request waited `elapsed` for a place in the rolling request window.
+    fn waited(&self, elapsed: std::time::Duration);
+}
+
 /// The Megaport API calls the operator makes, split by use: each controller depends on the
 /// part it calls ([`ProductsApi`], [`ServiceKeysApi`], [`OrderingApi`]); [`MegaportApi`] is all
 /// three, what a full client (such as [`MegaportClient`]) implements.

@@ -8,6 +8,7 @@ mod crash;
 mod harness;
 mod hostile;
 mod issuing;
+mod leader_election;
 mod onramp_region;
 mod quirks;
 mod service_key_request;

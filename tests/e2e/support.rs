@@ -318,6 +318,7 @@ impl Operator {
             megaport_operator::controller::Ports::of(megaport),
             settings,
             seal,
+            megaport_operator::controller::Process::default(),
             async move {
                 let _ = stopped.await;
             },
@@ -405,6 +406,17 @@ impl OperatorProcess {
         log: &std::path::Path,
         kubeconfig: &str,
     ) -> Self {
+        Self::start_with_env(sim, log, kubeconfig, &[])
+    }
+
+    /// Starts it with the kubeconfig at `kubeconfig` and `env` on top of the test settings
+    /// (probes and metrics on a free port, see [`Self::http_addr`]).
+    pub fn start_with_env(
+        sim: &megaport_sim::RunningSimulator,
+        log: &std::path::Path,
+        kubeconfig: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         use megaport_sim::quantumgpu;
         use std::process::{Command, Stdio};
         let out = std::fs::File::create(log).unwrap();
@@ -420,6 +432,8 @@ impl OperatorProcess {
             .env("KEYS_REFRESH_SECONDS", "1")
             .env("PRODUCTS_REFRESH_SECONDS", "1")
             .env("KEY_UPDATE_SPACING_SECONDS", "0")
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -429,6 +443,39 @@ impl OperatorProcess {
             child,
             log: log.to_owned(),
         }
+    }
+
+    /// The address of its probes and metrics, from its log (waits for the line).
+    pub async fn http_addr(&self) -> std::net::SocketAddr {
+        eventually(
+            "the operator to serve its probes",
+            Duration::from_secs(30),
+            || async {
+                let log = self.log_text();
+                let line = log
+                    .lines()
+                    .find(|l| l.contains("serving /livez, /readyz and /metrics"))?;
+                let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+                addr.parse().ok()
+            },
+        )
+        .await
+    }
+
+    /// GETs `path` from its HTTP server: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let url = format!("http://{}{path}", self.http_addr().await);
+        let response = reqwest::get(&url).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Its `/metrics`, parsed by a Prometheus text parser.
+    pub async fn metrics(&self) -> prometheus_parse::Scrape {
+        let (status, text) = self.get("/metrics").await;
+        assert_eq!(status, 200, "{text}");
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .unwrap_or_else(|e| panic!("/metrics is not Prometheus text: {e}\n{text}"))
     }
 
     /// SIGKILL, and waits for it.
@@ -466,6 +513,22 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The value of the sample `name` whose labels include `labels` (0 when there is none).
+pub fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
 }
 
 /// A fresh log file path under the temporary directory.

@@ -129,6 +129,10 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
     // (no IO under the lock: the save follows it).
     let planning = if plan {
         let lock = ctx.decisions.lock().await;
+        if !ctx.process.leadership.is_leader() {
+            // Leadership ended while waiting (the process is stopping): decide nothing.
+            return Ok(Action::await_change());
+        }
         observe::planning(&req, ctx, &mut seen);
         Some(lock)
     } else {
@@ -229,8 +233,15 @@ async fn report(
         .keys
         .iter()
         .filter_map(|k| k.valid_for.as_ref()?.end)
-        .filter_map(|end| u64::try_from(end.0 - now.as_millisecond()).ok())
-        .min()
+        .filter(|end| end.0 > now.as_millisecond())
+        .min();
+    ctx.process.metrics.set_next_expiry(
+        &obj.namespace().unwrap_or_default(),
+        &obj.name_any(),
+        next_end.and_then(EpochMillis::to_timestamp),
+    );
+    let next_end = next_end
+        .and_then(|end| u64::try_from(end.0 - now.as_millisecond()).ok())
         .map(|ms| Duration::from_millis(ms + 1000));
     let again = requeue(ctx, &inputs.progress);
     Ok(Action::requeue(
@@ -328,6 +339,10 @@ async fn report_failure(ctx: &Context, obj: &ServiceKeyRequest, err: &Error) {
 /// Deletion: deactivate (or retain) the keys, then let the finalizer go.
 async fn cleanup(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> {
     let uid = obj.uid().unwrap_or_default();
+    let namespace = obj.namespace().unwrap_or_default();
+    ctx.process
+        .metrics
+        .set_next_expiry(&namespace, &obj.name_any(), None);
     if issuance::request::is_abandoned(obj) {
         let note =
             "deleted with the abandon annotation: its keys were left as they are in Megaport";
