@@ -352,7 +352,7 @@ impl Collector for Live {
                 None,
                 MetricType::Gauge,
             )?;
-            ConstGauge::new(remaining() as f64).encode(metric)?;
+            ConstGauge::new(i64::try_from(remaining()).unwrap_or(i64::MAX)).encode(metric)?;
         }
         Ok(())
     }

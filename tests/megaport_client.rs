@@ -844,3 +844,57 @@ async fn the_client_never_exceeds_the_window_over_a_burst_of_1000_calls() {
     assert_eq!(control.counter("GET /v3/locations").await.unwrap(), 1000);
     sim.shutdown().await;
 }
+
+/// Records what the client reports to its observer.
+#[derive(Debug, Default)]
+struct Recorder {
+    answered: std::sync::Mutex<Vec<(&'static str, Option<u16>)>>,
+    waits: std::sync::atomic::AtomicUsize,
+}
+
+impl megaport_operator::megaport::Observer for Recorder {
+    fn answered(&self, route: &'static str, status: Option<u16>, _elapsed: Duration) {
+        self.answered.lock().unwrap().push((route, status));
+    }
+    fn waited(&self, _elapsed: Duration) {
+        self.waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn the_observer_sees_every_attempt_by_route_template_and_status() {
+    let sim = sim().await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let mut config = provider_config_once(&sim);
+    config.observer = Some(recorder.clone());
+    let client = MegaportClient::new(config).unwrap();
+    client.list_service_keys().await.unwrap();
+    let missing = "00000000-0000-4000-8000-00000000dead";
+    assert!(
+        client
+            .get_product(missing)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let answered = recorder.answered.lock().unwrap().clone();
+    assert_eq!(
+        answered,
+        [
+            ("POST /oauth2/token", Some(200)),
+            ("GET /v2/service/key", Some(200)),
+            ("GET /v2/product/{uid}", Some(404)),
+        ]
+    );
+    assert!(
+        answered.iter().all(|(route, _)| !route.contains(missing)),
+        "ids never reach the labels"
+    );
+    assert_eq!(
+        recorder.waits.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "one budget wait per API request"
+    );
+    sim.shutdown().await;
+}

@@ -275,3 +275,47 @@ pub async fn run(
     };
     futures::join!(requests, regions, refresher, synced);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api(code: u16) -> kube::Error {
+        let mut status = Status::failure(
+            "the server could not find the requested resource",
+            "NotFound",
+        );
+        status.code = code;
+        kube::Error::Api(status.boxed())
+    }
+
+    #[test]
+    fn a_watch_answered_404_means_the_crd_is_missing_and_nothing_else_does() {
+        use watcher::Error as W;
+        assert!(crd_missing(&W::InitialListFailed(api(404))));
+        assert!(crd_missing(&W::WatchStartFailed(api(404))));
+        assert!(!crd_missing(&W::InitialListFailed(api(403))));
+        assert!(!crd_missing(&W::WatchFailed(api(500))));
+        assert!(!crd_missing(&W::NoResourceVersion));
+    }
+
+    #[tokio::test]
+    async fn became_leader_fires_on_each_gain_only() {
+        let leadership = Leadership::elected();
+        let gains = became_leader(&leadership);
+        futures::pin_mut!(gains);
+        assert!(
+            futures::poll!(gains.next()).is_pending(),
+            "not the leader yet"
+        );
+        // The tests of lease:: publish leadership; here a clone stands in for the elector.
+        leadership.publish_for_tests(Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(gains.next().await, Some(()));
+        leadership.publish_for_tests(None);
+        assert!(
+            futures::poll!(gains.next()).is_pending(),
+            "a loss is no gain"
+        );
+    }
+}

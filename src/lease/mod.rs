@@ -105,6 +105,12 @@ impl Leadership {
         Duration::from_micros(self.inner.until_micros.load(Ordering::Acquire))
     }
 
+    /// Leadership for `until` after now (`None`: lost), as an elector would publish it.
+    #[cfg(test)]
+    pub fn publish_for_tests(&self, until: Option<Duration>) {
+        self.publish(until.map(|u| self.now() + u));
+    }
+
     /// Publishes the elector's deadline (`None`: not the leader).
     fn publish(&self, until: Option<Duration>) {
         let micros = until.map_or(0, |u| u64::try_from(u.as_micros()).unwrap_or(u64::MAX));

@@ -19,6 +19,9 @@ use url::Url;
 use super::config::Credentials;
 use super::error::MegaportError;
 
+/// The token endpoint as errors and metrics name it.
+const TOKEN_ROUTE: &str = "POST /oauth2/token";
+
 /// A bearer token and the generation it belongs to.
 #[derive(Clone)]
 pub(crate) struct Token {
@@ -58,6 +61,7 @@ pub(crate) struct TokenSource {
     state: std::sync::Mutex<State>,
     /// Held by the one caller that is fetching a token.
     refreshing: Mutex<()>,
+    observer: Option<std::sync::Arc<dyn super::Observer>>,
 }
 
 #[derive(Default)]
@@ -84,6 +88,7 @@ impl TokenSource {
         token_url: Url,
         credentials: Credentials,
         refresh_fraction: f64,
+        observer: Option<std::sync::Arc<dyn super::Observer>>,
     ) -> Self {
         let refresh_fraction = match refresh_fraction.is_finite() {
             true => refresh_fraction.clamp(0.1, 1.0),
@@ -96,6 +101,7 @@ impl TokenSource {
             refresh_fraction,
             state: std::sync::Mutex::new(State::default()),
             refreshing: Mutex::new(()),
+            observer,
         }
     }
 
@@ -191,7 +197,8 @@ impl TokenSource {
     }
 
     async fn fetch(&self) -> Result<(SecretString, Duration), MegaportError> {
-        let response = self
+        let started = Instant::now();
+        let sent = self
             .http
             .post(self.token_url.clone())
             .basic_auth(
@@ -201,17 +208,21 @@ impl TokenSource {
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&[("grant_type", "client_credentials")])
             .send()
-            .await
-            .map_err(|e| MegaportError::Transport {
-                endpoint: "POST /oauth2/token",
-                source: Box::new(e.without_url()),
-            })?;
+            .await;
+        if let Some(observer) = &self.observer {
+            let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+            observer.answered(TOKEN_ROUTE, status, started.elapsed());
+        }
+        let response = sent.map_err(|e| MegaportError::Transport {
+            endpoint: TOKEN_ROUTE,
+            source: Box::new(e.without_url()),
+        })?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
             .map_err(|e| MegaportError::Transport {
-                endpoint: "POST /oauth2/token",
+                endpoint: TOKEN_ROUTE,
                 source: Box::new(e.without_url()),
             })?;
         let parsed: Option<TokenResponse> = serde_json::from_slice(&body).ok();

@@ -160,6 +160,7 @@ impl MegaportClient {
             config.environment.token_url(),
             config.credentials.clone(),
             config.token_refresh_fraction,
+            config.observer.clone(),
         );
         Ok(Self {
             inner: Arc::new(Inner {
