@@ -101,9 +101,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// Adding or removing the finalizer, or the cleanup behind it, failed.
-    #[error("{0}")]
+    /// Adding or removing the finalizer, or the apply or cleanup behind it, failed. Shown as
+    /// the failed step's own message: kube-runtime's wrapper ("failed to apply object: …")
+    /// would reach status, where Argo CD, Flux and kubectl show it.
+    #[error("{}", finalizer_message(.0))]
     Finalizer(#[source] Box<finalizer::Error<Error>>),
+}
+
+fn finalizer_message(err: &finalizer::Error<Error>) -> String {
+    match err {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.to_string(),
+        other => other.to_string(),
+    }
 }
 
 impl Error {

@@ -29,15 +29,16 @@ pub fn desired_status(
         .unwrap_or_default();
     let eligible: Vec<&str> = view.eligible().map(|o| o.name.as_str()).collect();
     let generation = region.meta().generation;
+    let ready = ready(view, &eligible);
     OnRampRegionStatus {
         observed_generation: generation,
         conditions: conditions::merge(
             previous,
             &[
-                ready(view, &eligible),
+                ready.clone(),
                 diversity(view, &eligible),
                 Desired::no(ConditionType::Reconciling, Reason::Resolved, ""),
-                Desired::no(ConditionType::Stalled, Reason::Resolved, ""),
+                stalled(view, &ready),
             ],
             generation,
             &Time(now),
@@ -98,6 +99,18 @@ fn ready(view: &RegionView, eligible: &[&str]) -> Desired {
                 why.join("; ")
             ),
         )
+    }
+}
+
+/// Stalled when the selectors match nothing at all: most likely a mistake in the spec, and
+/// kstatus (Flux, Helm `--wait`) then fails at once instead of waiting out its timeout. On-ramps
+/// that match but cannot take connections yet (not LIVE, VXCs not permitted) are not stalled:
+/// that heals by itself when Megaport's state changes.
+fn stalled(view: &RegionView, ready: &Desired) -> Desired {
+    if view.on_ramps.is_empty() {
+        Desired::yes(ConditionType::Stalled, ready.reason, ready.message.clone())
+    } else {
+        Desired::no(ConditionType::Stalled, Reason::Resolved, "")
     }
 }
 
@@ -295,6 +308,11 @@ mod tests {
                 .2
                 .contains("no Port of the provider matches")
         );
+        assert_eq!(
+            condition(&none, ConditionType::Stalled).0,
+            Some(true),
+            "selectors matching nothing need a human"
+        );
         let blocked = desired_status(
             &region(),
             &view(vec![on_ramp(
@@ -318,7 +336,10 @@ mod tests {
             condition(&blocked, ConditionType::DiversityAvailable).0,
             Some(false)
         );
-        assert!(conditions::find(&blocked.conditions, ConditionType::Stalled).is_none());
+        assert!(
+            conditions::find(&blocked.conditions, ConditionType::Stalled).is_none(),
+            "on-ramps that are not LIVE yet heal by themselves"
+        );
     }
 
     #[test]

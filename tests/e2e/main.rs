@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod crash;
+mod gitops;
 mod harness;
 mod hostile;
 mod issuing;

@@ -158,6 +158,7 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         now,
     );
     let note = decision.note.clone();
+    announce_issuing(ctx, obj, &req, &decision).await?;
     // Execute, then report.
     let outcome = execute::run(ctx, obj, &req, &seen, decision, planning).await?;
     report(
@@ -169,6 +170,46 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         seen.base.keys.fetched_at_wall,
     )
     .await
+}
+
+/// A request never reported before says it is issuing before its first create, which may take
+/// as long as Megaport does: without a status, kstatus (Flux, Helm `--wait`) takes the object
+/// for Current before any key exists. Later generations need nothing: their status still
+/// describes the previous one, which kstatus reads as InProgress. One status write more per
+/// new request.
+async fn announce_issuing(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    req: &ValidatedRequest,
+    decision: &issuance::Decision,
+) -> Result<(), Error> {
+    let reported = obj
+        .status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation.is_some());
+    let creates = decision
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, KeyAction::Create { .. }));
+    if reported || !creates {
+        return Ok(());
+    }
+    let inputs = StatusInputs {
+        progress: Progress::Issuing {
+            issued: 0,
+            planned: decision.records.len(),
+        },
+        keys: Vec::new(),
+        secret_name: req.secret.name.clone(),
+        secret: issuance::SecretState::NoKeys,
+        restored: Vec::new(),
+        suspended: req.suspend,
+        keys_read_at: jiff::Timestamp::now(),
+    };
+    let now = jiff::Timestamp::now();
+    let status = issuance::desired_status(None, obj.meta().generation, &inputs, now);
+    // No event: the report after the keys exist announces the outcome.
+    status::apply(ctx, &requests_api(ctx, obj), obj, None, &status).await
 }
 
 /// The on-ramps that were (or are being) decommissioned: their keys can no longer be used.

@@ -206,6 +206,7 @@ async fn a_first_reconcile_plans_issues_once_and_delivers() {
         [
             "GET secrets/customer-1",
             "POST tenant/secrets (dry run)",
+            "PATCH customer-1/status",
             "PATCH servicekeyrequests/customer-1",
             "PATCH servicekeyrequests/customer-1",
             "GET secrets/customer-1",
@@ -213,7 +214,23 @@ async fn a_first_reconcile_plans_issues_once_and_delivers() {
             "PATCH customer-1/status",
             "POST tenant/events",
         ],
-        "check the Secret, record the plan, record the key, deliver, report, announce"
+        "check the Secret, say it is issuing, record the plan, record the key, deliver, report, announce"
+    );
+    let first_status = calls
+        .iter()
+        .find(|c| c.path.ends_with("/status"))
+        .map(|c| c.body["status"].clone())
+        .unwrap_or_default();
+    assert_eq!(first_status["phase"], "Pending", "{first_status}");
+    assert_eq!(first_status["observedGeneration"], 1, "{first_status}");
+    let reconciling = first_status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Reconciling"))
+        .map(|c| (c["status"].clone(), c["reason"].clone()));
+    assert_eq!(
+        reconciling,
+        Some((json!("True"), json!("Issuing"))),
+        "kstatus reads this as InProgress before any key exists: {first_status}"
     );
     assert_eq!(fake.sim.counter("POST /v2/service/key"), 1);
     assert_eq!(
