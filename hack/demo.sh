@@ -4,8 +4,10 @@
 # under ~/.cache) and the Megaport simulator with the QuantumGPU scenario, then shows the catalog,
 # the operator resolving QuantumGPU's regions and issuing its customers' service keys
 # (examples/quantumgpu/), the Secrets customers read, a customer using a key
-# (examples/customer_order.rs) and the request turning Used. Everything it starts is stopped on
-# exit.
+# (examples/customer_order.rs) and the request turning Used, and the operator's probes and
+# metrics. Everything it starts is stopped on exit; with KEEP=1 (`make demo KEEP=1`) it all keeps
+# running for you to explore, and the demo prints the KUBECONFIG, the simulator's address and
+# how to stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +18,25 @@ if [ -z "${HARNESS_DIR:-}" ]; then
   say "Building megaport-operator and megaport-sim (the first run compiles dependencies: a few minutes)"
   cargo build --quiet --bin megaport-operator --example customer_order
   cargo build --quiet -p megaport-sim --bin megaport-sim
+  say "Building kubectl (the first run builds it from the Go module proxy: a few minutes)"
+  bash hack/tools/build.sh >/dev/null
   say "Starting a local control plane (the first run builds it from the Go module proxy: ~15 minutes)"
+  if [ "${KEEP:-0}" = 1 ]; then
+    # Not through with-control-plane.sh, which always stops it. Same run-dir pattern, so
+    # `make down` finds it too.
+    run_dir=$(mktemp -d -t megaport-cp.XXXXXX)
+    bash hack/control-plane/up.sh "$run_dir" || { bash hack/control-plane/down.sh "$run_dir"; exit 1; }
+    set -a
+    # shellcheck disable=SC1091
+    . "$run_dir/env"
+    set +a
+    exec bash "$0"
+  fi
   exec bash hack/with-control-plane.sh bash "$0"
 fi
 
-kubectl_bin=$(command -v kubectl.1.33 || ls /usr/lib/google-cloud-sdk/bin/kubectl.1.33 2>/dev/null || command -v kubectl || true)
-[ -n "$kubectl_bin" ] || { echo "demo: kubectl is needed to show the cluster (Google's kubectl package)" >&2; exit 1; }
+# kubectl v1.34, built from the Go module proxy by hack/tools/build.sh (cached, like the control plane).
+kubectl_bin="$(bash hack/tools/build.sh 2>/dev/null)/kubectl"
 k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 bin=./target/debug/megaport-operator
 sim_bin=./target/debug/megaport-sim
@@ -32,10 +47,28 @@ k version 2>/dev/null | indent
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 simlog=$(mktemp -t megaport-sim.XXXXXX.log)
 oplog=$(mktemp -t megaport-operator.XXXXXX.log)
-"$sim_bin" --listen "127.0.0.1:$port" --scenario quantumgpu >"$simlog" 2>&1 &
+http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# With KEEP=1 the simulator and the operator outlive this script (own sessions: a Ctrl-C here
+# does not reach them).
+detach=()
+if [ "${KEEP:-0}" = 1 ]; then detach=(setsid); fi
+"${detach[@]}" "$sim_bin" --listen "127.0.0.1:$port" --scenario quantumgpu >"$simlog" 2>&1 &
 sim=$!
 op=
 cleanup() {
+  if [ "${KEEP:-0}" = 1 ]; then
+    stop="$HARNESS_DIR/stop-demo.sh"
+    printf '#!/usr/bin/env bash\n# Stops what `make demo KEEP=1` left running.\nkill %s 2>/dev/null || true\nbash %q %q\n' \
+      "$op $sim" "$PWD/hack/control-plane/down.sh" "$HARNESS_DIR" >"$stop"
+    say "KEEP=1: the control plane, the simulator and the operator are still running"
+    echo "   export KUBECONFIG=$KUBECONFIG_ADMIN"
+    echo "   kubectl get orr; kubectl -n acme-robotics get skr        (kubectl: $kubectl_bin)"
+    echo "   Megaport simulator: http://127.0.0.1:$port   (curl http://127.0.0.1:$port/_sim/counters; log $simlog)"
+    echo "   operator: pid ${op:-?}, log $oplog, probes and metrics on http://127.0.0.1:$http_port (/readyz, /metrics)"
+    echo "   operator env: MEGAPORT_BASE_URL=$MEGAPORT_BASE_URL MEGAPORT_TOKEN_URL=$MEGAPORT_TOKEN_URL"
+    echo "   stop it all: bash $stop    (or: make down)"
+    return
+  fi
   for pid in $op $sim; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -58,9 +91,10 @@ echo "   \$ megaport-operator catalog onramps"; "$bin" catalog onramps | indent
 say "Installing the CRDs and the operator's ClusterRole; starting the operator under that role"
 k apply -f crds/ | indent
 k apply -f deploy/rbac.yaml | indent
-KUBECONFIG="$KUBECONFIG_OPERATOR" PRODUCTS_REFRESH_SECONDS=5 KEYS_REFRESH_SECONDS=3 "$bin" run >"$oplog" 2>&1 &
+KUBECONFIG="$KUBECONFIG_OPERATOR" PRODUCTS_REFRESH_SECONDS=5 KEYS_REFRESH_SECONDS=3 HTTP_ADDR="127.0.0.1:$http_port" \
+  "${detach[@]}" "$bin" run >"$oplog" 2>&1 &
 op=$!
-echo "   operator pid $op (log: $oplog)"
+echo "   operator pid $op (log: $oplog; probes and metrics on http://127.0.0.1:$http_port)"
 
 say "Applying QuantumGPU's regions (examples/quantumgpu/regions.yaml)"
 k apply -f examples/quantumgpu/regions.yaml | indent
@@ -94,7 +128,14 @@ echo "   \$ kubectl -n acme-robotics get skr customer-1  (used: when, which VXC,
 k -n acme-robotics get skr customer-1 -o jsonpath='{range .status.keys[*]}state={.state}{"\t"}lastUsed={.lastUsedAt}{"\t"}vxc={.usedByVxc}{"\t"}by={.usedByCompany}{"\n"}{end}' | indent
 k -n acme-robotics get skr | indent
 
+say "The operator's probes and metrics (what a kubelet and Prometheus read)"
+echo "   \$ curl http://127.0.0.1:$http_port/readyz"; curl -sS "http://127.0.0.1:$http_port/readyz" | indent
+echo "   \$ curl http://127.0.0.1:$http_port/metrics  (a few of them)"
+curl -sS "http://127.0.0.1:$http_port/metrics" |
+  grep -E '^megaport_operator_(service_keys|reconciles_total|megaport_requests_total|megaport_budget_remaining|leader)[ {]' |
+  indent
+
 say "Megaport API calls made, from the simulator's counters (one product list and one key list per refresh for everything):"
 curl -fsS "http://127.0.0.1:$port/_sim/counters" |
   python3 -c 'import json,sys; [print(f"   {v:>3}  {k}") for k,v in sorted(json.load(sys.stdin)["counters"].items())]'
-say "Done. The operator, the simulator and the control plane are stopped now."
+if [ "${KEEP:-0}" != 1 ]; then say "Done. The operator, the simulator and the control plane are stopped now."; fi

@@ -2,8 +2,7 @@
 # hack/control-plane/smoke.sh — self-check of a control plane started by up.sh.
 #
 # Usage:   hack/control-plane/smoke.sh <run-dir>
-# Env:     KUBECTL (default /usr/lib/google-cloud-sdk/bin/kubectl.1.33, else kubectl.1.33 / kubectl
-#          on PATH)
+# Env:     KUBECTL (default: the kubectl v1.34 that hack/tools/build.sh builds and caches)
 #
 # Proves, and exits non-zero on the first failure:
 #   1. admin (system:masters) can create a namespace;
@@ -23,13 +22,7 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$1/env"
 
-KUBECTL=${KUBECTL:-}
-if [[ -z "$KUBECTL" ]]; then
-  for k in /usr/lib/google-cloud-sdk/bin/kubectl.1.33 kubectl.1.33 kubectl; do
-    if command -v "$k" >/dev/null; then KUBECTL=$k; break; fi
-  done
-fi
-[[ -n "$KUBECTL" ]] || { echo "smoke: no kubectl found (set KUBECTL)" >&2; exit 1; }
+KUBECTL=${KUBECTL:-$(bash "$(dirname "$0")/../tools/build.sh")/kubectl}
 
 pass() { printf 'smoke: ok   %s\n' "$*" >&2; }
 fail() { printf 'smoke: FAIL %s\n' "$*" >&2; exit 1; }

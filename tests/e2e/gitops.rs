@@ -25,7 +25,10 @@ use serde_json::{Value, json};
 use crate::issuing::{request, us_west};
 use crate::support::{self, Identity, OperatorProcess, TestNamespace, eventually, log_path};
 
-const WAIT: Duration = Duration::from_secs(45);
+/// How long a phase may take to show. Generous: during the simulated outage each read retries
+/// its 503s for up to ~15 s before the failure is reported, and CI machines are loaded.
+const WAIT: Duration = Duration::from_secs(90);
+
 /// A finalizer of the test's own, to keep an OnRampRegion (which has none) in deletion.
 const HOLD: &str = "e2e.megaport.onramp.dev/hold";
 
