@@ -83,6 +83,21 @@ impl Health {
         self.set(check, Err(why.into()));
     }
 
+    /// `check` fails because of `why`, unless it has passed before: a failure that says nothing
+    /// about what the check is about (Megaport unreachable, not refusing the credentials)
+    /// replaces only "not checked yet".
+    pub fn fail_unless_passed(&self, check: Check, why: impl Into<String>) {
+        let passed = self
+            .inner
+            .checks
+            .locked()
+            .get(&check)
+            .is_some_and(Result::is_ok);
+        if !passed {
+            self.fail(check, why);
+        }
+    }
+
     fn set(&self, check: Check, result: Result<(), String>) {
         let mut checks = self.inner.checks.locked();
         let before = checks.insert(check, result.clone());
@@ -162,6 +177,19 @@ mod tests {
         );
         health.pass(Check::Megaport);
         assert!(health.readiness().0);
+        health.fail_unless_passed(Check::Megaport, "no answer from Megaport yet");
+        assert!(
+            health.readiness().0,
+            "an unrelated failure keeps a passed check"
+        );
+        let fresh = Health::new();
+        fresh.fail_unless_passed(Check::Megaport, "no answer from Megaport yet: timeout");
+        assert!(
+            fresh
+                .readiness()
+                .1
+                .contains("[-]megaport: no answer from Megaport yet: timeout")
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -75,8 +75,8 @@ struct VersionLabels {
 }
 
 fn seconds_buckets() -> impl Iterator<Item = f64> {
-    // 1 ms … ~65 s.
-    exponential_buckets(0.001, 2.0, 17)
+    // 1 ms … ~524 s: a wait for the rate budget can last a whole 300 s window.
+    exponential_buckets(0.001, 2.0, 20)
 }
 
 /// The metrics of one process. Cheap to clone; clones record into the same registry.

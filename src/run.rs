@@ -14,7 +14,7 @@ use crate::connect::MegaportArgs;
 use crate::controller::{self, Process, Settings};
 use crate::health::Health;
 use crate::issuance::{self, RecordSeal};
-use crate::lease::{Elector, Leadership, LeaseConfig, Lost, Timing};
+use crate::lease::{Elector, Leadership, LeaseConfig, Timing};
 use crate::megaport::MegaportClient;
 use crate::metrics::Metrics;
 
@@ -175,11 +175,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         shutdown.await;
         tokio::time::sleep(grace).await;
     };
+    // The elector ends before it is told to stop only when leadership is gone (lost, or its
+    // task failed): either way this replica may no longer write.
     let lost = async {
         match elector.as_mut() {
             Some(handle) => match handle.await {
-                Ok(Err(lost)) => lost,
-                _ => std::future::pending().await,
+                Ok(Err(lost)) => lost.to_string(),
+                Ok(Ok(_)) => "leader election ended unexpectedly".to_owned(),
+                Err(failed) => format!("the leader election task failed: {failed}"),
             },
             None => std::future::pending().await,
         }
@@ -195,20 +198,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         lost = lost => stop_writing(&lost),
     }
-    // Everything stopped: a standby may take over at once.
+    // Everything stopped: a standby may take over at once. Bounded: the process must be gone
+    // within 10 s of SIGTERM (an unreleased Lease only makes the standby wait it out).
     let _ = stop_renewing.send(());
-    if let Some(handle) = elector
-        && let Ok(Ok(elector)) = handle.await
-    {
-        elector.release().await;
+    if let Some(handle) = elector {
+        let release = async {
+            if let Ok(Ok(elector)) = handle.await {
+                elector.release().await;
+            }
+        };
+        if tokio::time::timeout(RELEASE_LIMIT, release).await.is_err() {
+            tracing::warn!(
+                "could not release the leader Lease in time; a standby takes over when it expires"
+            );
+        }
     }
     Ok(())
 }
 
+/// Longest wait for the Lease's release after the controllers stopped.
+const RELEASE_LIMIT: Duration = Duration::from_secs(1);
+
 /// Leadership lost: no write may follow, so the process ends here and now (in-flight
 /// reconciles included); Kubernetes restarts it as a standby.
-fn stop_writing(lost: &Lost) -> ! {
-    tracing::error!(error = %lost, "stopping at once so that no two replicas write; restarting as a standby");
+fn stop_writing(why: &str) -> ! {
+    tracing::error!(error = %why, "stopping at once so that no two replicas write; restarting as a standby");
     std::process::exit(1)
 }
 

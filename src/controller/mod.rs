@@ -166,7 +166,13 @@ fn watch_requests(
             .remove("kubectl.kubernetes.io/last-applied-configuration");
     })
     .reflect(writer)
-    .inspect_ok(move |event| ctx.ledger.observe(event))
+    .inspect_ok(move |event| {
+        ctx.ledger.observe(event);
+        // A (re)list completed: the CRD is there (again, after a 404).
+        if matches!(event, watcher::Event::InitDone) {
+            ctx.process.health.pass(Check::Crds);
+        }
+    })
     .touched_objects();
     (stream, store)
 }

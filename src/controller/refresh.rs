@@ -96,8 +96,8 @@ impl Seen {
     }
 }
 
-/// Readiness follows what Megaport says of the credentials: refused → not ready; any answer
-/// (or a failure that is not about them) → they work.
+/// Readiness follows what Megaport says of the credentials: refused → not ready; an answer →
+/// they work; any other failure changes nothing once they worked.
 fn megaport_health(ctx: &Context, error: Option<&Arc<MegaportError>>) {
     let health = &ctx.process.health;
     match error {
@@ -107,7 +107,12 @@ fn megaport_health(ctx: &Context, error: Option<&Arc<MegaportError>>) {
                 format!("Megaport refused the credentials: {err}"),
             );
         }
-        Some(_) => {}
+        Some(err) => {
+            health.fail_unless_passed(
+                Check::Megaport,
+                format!("no answer from Megaport yet: {err}"),
+            );
+        }
         None => health.pass(Check::Megaport),
     }
 }

@@ -157,8 +157,10 @@ impl Elector {
     pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> Result<Self, Lost> {
         tokio::pin!(stop);
         tracing::info!(lease = %self.config.name, namespace = %self.config.namespace, identity = %self.config.identity, "taking part in leader election");
+        // Whether this replica led after the previous attempt: kept, not recomputed from the
+        // clock, so a deadline that passes between two attempts is a loss, never a non-event.
+        let mut leading = false;
         loop {
-            let was_leader = self.election.is_leader(self.leadership.now());
             let bound = self.attempt_bound();
             match tokio::time::timeout(bound, self.attempt()).await {
                 Ok(Ok(())) => {}
@@ -172,23 +174,22 @@ impl Elector {
             let now = self.leadership.now();
             let leader = self.election.is_leader(now);
             self.leadership.publish(self.election.leading_until());
-            match (was_leader, leader) {
-                (false, true) => {
-                    tracing::info!(identity = %self.config.identity, "became the leader")
-                }
-                (true, false) => {
-                    self.election.resign();
-                    self.leadership.publish(None);
-                    return Err(Lost {
-                        name: self.config.name.clone(),
-                        deadline_s: self.config.timing.renew_deadline.as_secs(),
-                    });
-                }
-                _ => {}
+            if leading && !leader {
+                self.election.resign();
+                self.leadership.publish(None);
+                return Err(Lost {
+                    name: self.config.name.clone(),
+                    deadline_s: self.config.timing.renew_deadline.as_secs(),
+                });
             }
+            if leader && !leading {
+                tracing::info!(identity = %self.config.identity, "became the leader");
+            }
+            leading = leader;
+            // A leader looks again no later than its deadline; anyone else every retry period.
             let wait = match self.election.leading_until() {
-                Some(until) => self.config.timing.retry.min(until.saturating_sub(now)),
-                None => self.config.timing.retry,
+                Some(until) if leader => self.config.timing.retry.min(until.saturating_sub(now)),
+                _ => self.config.timing.retry,
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -210,9 +211,16 @@ impl Elector {
     /// One read of the Lease and, if the rules say so, one write.
     async fn attempt(&mut self) -> Result<(), kube::Error> {
         let lease = self.api.get_opt(&self.config.name).await?;
-        let record = lease.as_ref().map(|lease| Record {
-            holder: lease.spec.as_ref().and_then(|s| s.holder_identity.clone()),
-            version: lease.metadata.resource_version.clone().unwrap_or_default(),
+        let record = lease.as_ref().map(|lease| {
+            let spec = lease.spec.as_ref();
+            Record {
+                holder: spec.and_then(|s| s.holder_identity.clone()),
+                version: lease.metadata.resource_version.clone().unwrap_or_default(),
+                duration: spec
+                    .and_then(|s| s.lease_duration_seconds)
+                    .and_then(|d| u64::try_from(d).ok())
+                    .map(Duration::from_secs),
+            }
         });
         let step = self.election.next(self.leadership.now(), record);
         let started = self.leadership.now();
@@ -318,6 +326,9 @@ impl Elector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
 
     #[tokio::test]
     async fn leadership_turns_false_at_the_deadline_by_itself() {
@@ -333,5 +344,86 @@ mod tests {
             "nobody renewed: the deadline passed"
         );
         assert!(Leadership::always().is_leader());
+    }
+
+    fn lease(holder: &str, version: u32) -> Value {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "op", "namespace": "ns", "resourceVersion": version.to_string()},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 1},
+        })
+    }
+
+    fn respond(status: u16, body: &Value) -> Response<Body> {
+        let mut response = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+        response
+    }
+
+    /// The elector over a mock apiserver that lets it create the Lease, then answers every
+    /// renewal with `renewal` (a fast failure: 500, 429, a conflict...).
+    async fn lose_by(renewal: u16) -> (Result<(), ()>, Duration, usize) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let (mut requests, mut created) = (0, false);
+            while let Some((req, send)) = handle.next_request().await {
+                requests += 1;
+                let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": renewal, "message": "no"});
+                let response = match (req.method().as_str(), created) {
+                    ("GET", false) => respond(
+                        404,
+                        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                    ),
+                    ("POST", _) => {
+                        created = true;
+                        respond(201, &lease("me", 1))
+                    }
+                    ("GET", true) => respond(200, &lease("me", 1)),
+                    _ => respond(renewal, &status),
+                };
+                send.send_response(response);
+            }
+            requests
+        });
+        let timing = Timing::new(
+            Duration::from_millis(1_000),
+            Duration::from_millis(600),
+            Duration::from_millis(100),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = LeaseConfig {
+            name: "op".into(),
+            namespace: "ns".into(),
+            identity: "me".into(),
+            timing,
+        };
+        let leadership = Leadership::elected();
+        let elector = Elector::new(Client::new(service, "ns"), config, leadership.clone());
+        let started = Instant::now();
+        let ended =
+            tokio::time::timeout(Duration::from_secs(5), elector.run(std::future::pending()))
+                .await
+                .unwrap_or_else(|_| panic!("the elector neither lost nor stopped within 5 s"));
+        let took = started.elapsed();
+        assert!(!leadership.is_leader());
+        let requests = server.await.unwrap_or_default();
+        (ended.map(|_| ()).map_err(|_| ()), took, requests)
+    }
+
+    #[tokio::test]
+    async fn a_leader_whose_renewals_fail_fast_gives_up_at_its_deadline() {
+        for renewal in [500, 429, 409, 403] {
+            let (ended, took, requests) = lose_by(renewal).await;
+            assert!(
+                ended.is_err(),
+                "{renewal}: the elector did not report the loss"
+            );
+            assert!(
+                took < Duration::from_millis(1_000),
+                "{renewal}: lost after {took:?}, past the renew deadline (600 ms) and the lease (1 s)"
+            );
+            // A read and a write per retry period (100 ms) for 600 ms, not a hot loop.
+            assert!(requests <= 20, "{renewal}: {requests} requests");
+        }
     }
 }

@@ -432,19 +432,18 @@ async fn helm_install_gives_the_operator_what_it_needs_and_uninstall_keeps_the_c
     let delivered = secret_data(&admin, &customer.name, "via-chart").await;
     assert!(!delivered["serviceKey"].is_empty());
 
-    // With leader election built in, the process holds the chart's Lease as "x".
-    if supports_leader_election() {
-        let lease = eventually("the Lease", Duration::from_secs(20), || async {
-            let lease = Api::<Lease>::namespaced(admin.clone(), &release_ns.name)
-                .get_opt(fullname)
-                .await
-                .ok()??;
-            let holder = lease.spec.as_ref()?.holder_identity.clone()?;
-            Some(holder)
-        })
-        .await;
-        assert_eq!(lease, "x");
-    }
+    // Leader election on (the chart's default): the process holds the chart's Lease as "x", so
+    // the chart's Role for it suffices.
+    let lease = eventually("the Lease", Duration::from_secs(20), || async {
+        let lease = Api::<Lease>::namespaced(admin.clone(), &release_ns.name)
+            .get_opt(fullname)
+            .await
+            .ok()??;
+        let holder = lease.spec.as_ref()?.holder_identity.clone()?;
+        Some(holder)
+    })
+    .await;
+    assert_eq!(lease, "x");
     // Deleting the request runs the finalizer (deactivation) under the chart's identity too.
     support::delete_requests(&admin, &customer.name).await;
     drop(operator);
@@ -501,13 +500,4 @@ async fn helm_install_gives_the_operator_what_it_needs_and_uninstall_keeps_the_c
             .is_none()
     );
     sim.shutdown().await;
-}
-
-/// Whether this build of the operator has leader election (`run --leader-elect`).
-fn supports_leader_election() -> bool {
-    let out = Command::new(env!("CARGO_BIN_EXE_megaport-operator"))
-        .args(["run", "--help"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains("--leader-elect")
 }

@@ -73,6 +73,7 @@ pub async fn run<G>(
     decision: Decision,
     planning: Option<G>,
 ) -> Result<Outcome, Error> {
+    let first_report = super::first_report(obj, &decision);
     let mut records = decision.records;
     // A plan is claimed in the ledger at once, so the next plan (free to start when the lock
     // goes) avoids its VLANs while it is saved; no key exists before the save. If the save
@@ -82,6 +83,9 @@ pub async fn run<G>(
         ctx.ledger.wrote(&req.uid, &records);
     }
     drop(planning);
+    if let Some(planned) = first_report {
+        super::announce_issuing(ctx, obj, req, planned).await?;
+    }
     if decision.save_first {
         save_records(ctx, obj, req, &records).await?;
         tracing::info!(keys = records.len(), "recorded the keys' plan");

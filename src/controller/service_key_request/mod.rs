@@ -158,7 +158,6 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
         now,
     );
     let note = decision.note.clone();
-    announce_issuing(ctx, obj, &req, &decision).await?;
     // Execute, then report.
     let outcome = execute::run(ctx, obj, &req, &seen, decision, planning).await?;
     report(
@@ -175,14 +174,11 @@ async fn apply(obj: &ServiceKeyRequest, ctx: &Context) -> Result<Action, Error> 
 /// A request never reported before says it is issuing before its first create, which may take
 /// as long as Megaport does: without a status, kstatus (Flux, Helm `--wait`) takes the object
 /// for Current before any key exists. Later generations need nothing: their status still
-/// describes the previous one, which kstatus reads as InProgress. One status write more per
-/// new request.
-async fn announce_issuing(
-    ctx: &Context,
+/// describes the previous one, which kstatus reads as InProgress. The keys to issue, if so.
+pub(super) fn first_report(
     obj: &ServiceKeyRequest,
-    req: &ValidatedRequest,
     decision: &issuance::Decision,
-) -> Result<(), Error> {
+) -> Option<usize> {
     let reported = obj
         .status
         .as_ref()
@@ -191,24 +187,28 @@ async fn announce_issuing(
         .steps
         .iter()
         .any(|s| matches!(s.action, KeyAction::Create { .. }));
-    if reported || !creates {
-        return Ok(());
-    }
+    (!reported && creates).then_some(decision.records.len())
+}
+
+/// Writes the first status of a request that issues `planned` keys: Issuing (one status write
+/// more per new request; no event, the report after the keys exist announces the outcome).
+pub(super) async fn announce_issuing(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    req: &ValidatedRequest,
+    planned: usize,
+) -> Result<(), Error> {
+    let now = jiff::Timestamp::now();
     let inputs = StatusInputs {
-        progress: Progress::Issuing {
-            issued: 0,
-            planned: decision.records.len(),
-        },
+        progress: Progress::Issuing { issued: 0, planned },
         keys: Vec::new(),
         secret_name: req.secret.name.clone(),
         secret: issuance::SecretState::NoKeys,
         restored: Vec::new(),
         suspended: req.suspend,
-        keys_read_at: jiff::Timestamp::now(),
+        keys_read_at: now,
     };
-    let now = jiff::Timestamp::now();
     let status = issuance::desired_status(None, obj.meta().generation, &inputs, now);
-    // No event: the report after the keys exist announces the outcome.
     status::apply(ctx, &requests_api(ctx, obj), obj, None, &status).await
 }
 
