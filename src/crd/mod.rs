@@ -6,12 +6,14 @@
 pub mod conditions;
 pub mod onramp_region;
 pub mod rules;
+pub mod saved_configuration;
 pub mod service_key_request;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 pub use onramp_region::OnRampRegion;
+pub use saved_configuration::SavedConfiguration;
 pub use service_key_request::ServiceKeyRequest;
 
 /// API group of every kind.
@@ -21,7 +23,11 @@ pub const FIELD_MANAGER: &str = "megaport-operator";
 
 /// Every CRD the operator serves, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![OnRampRegion::crd(), ServiceKeyRequest::crd()]
+    vec![
+        OnRampRegion::crd(),
+        ServiceKeyRequest::crd(),
+        SavedConfiguration::crd(),
+    ]
 }
 
 /// The file a CRD is checked in as, under `crds/`: `<plural>.<group>.yaml`.

@@ -12,6 +12,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -27,10 +30,35 @@ use crate::issuing::{request, secret_data, wait_phase};
 use crate::support::{self, Identity, TestNamespace, eventually, log_path};
 
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/megaport-operator");
-const CRDS: [&str; 2] = [
+const CRDS: [&str; 3] = [
     "onrampregions.megaport.onramp.dev",
     "servicekeyrequests.megaport.onramp.dev",
+    "savedconfigurations.megaport.onramp.dev",
 ];
+
+/// The cluster-wide objects of the chart's ordering permission (`deploy/ordering.yaml`, which
+/// other tests apply without Helm).
+const USER_ROLES: [&str; 6] = [
+    "megaport-company-admin",
+    "megaport-tech-admin",
+    "megaport-finance",
+    "megaport-tech-contact",
+    "megaport-finance-contact",
+    "megaport-read-only",
+];
+const ORDER_POLICY: &str = "megaport-order-permission";
+
+/// Deletes each object `names` of `api` that exists.
+async fn delete_all<K>(api: &Api<K>, names: &[&str])
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    for name in names {
+        if api.get_opt(name).await.unwrap().is_some() {
+            api.delete(name, &DeleteParams::default()).await.unwrap();
+        }
+    }
+}
 
 /// The directory with helm and kubectl (built from the Go module proxy on first use; cached).
 fn tools() -> &'static Path {
@@ -301,22 +329,35 @@ async fn helm_install_gives_the_operator_what_it_needs_and_uninstall_keeps_the_c
     let fullname = "chart-e2e-megaport-operator";
 
     // Other tests install the CRDs without Helm: hand them to this release, the way a user
-    // adopts objects that exist (`helm install` refuses objects it does not own).
+    // adopts objects that exist (`helm install` refuses objects it does not own). The ordering
+    // permission they apply from deploy/ordering.yaml (as release megaport-operator, which
+    // conflicts with this release's labels) goes: the saved-configuration tests apply it again.
+    let adopt = json!({"metadata": {
+        "labels": {"app.kubernetes.io/managed-by": "Helm"},
+        "annotations": {
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": release_ns.name,
+        },
+    }});
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
     for name in CRDS {
         if crds.get_opt(name).await.unwrap().is_some() {
-            let adopt = json!({"metadata": {
-                "labels": {"app.kubernetes.io/managed-by": "Helm"},
-                "annotations": {
-                    "meta.helm.sh/release-name": release,
-                    "meta.helm.sh/release-namespace": release_ns.name,
-                },
-            }});
             crds.patch(name, &PatchParams::default(), &Patch::Merge(&adopt))
                 .await
                 .unwrap();
         }
     }
+    delete_all(&Api::<ClusterRole>::all(admin.clone()), &USER_ROLES).await;
+    delete_all(
+        &Api::<ValidatingAdmissionPolicy>::all(admin.clone()),
+        &[ORDER_POLICY],
+    )
+    .await;
+    delete_all(
+        &Api::<ValidatingAdmissionPolicyBinding>::all(admin.clone()),
+        &[ORDER_POLICY],
+    )
+    .await;
 
     let base_url = format!("megaport.baseUrl={}", sim.base_url());
     let token_url = format!("megaport.tokenUrl={}", sim.token_url());

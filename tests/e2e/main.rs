@@ -13,5 +13,6 @@ mod issuing;
 mod leader_election;
 mod onramp_region;
 mod quirks;
+mod saved_configuration;
 mod service_key_request;
 mod support;

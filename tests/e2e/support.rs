@@ -19,10 +19,8 @@ use serde::Deserialize;
 /// The field manager used by test setup.
 pub const FIELD_MANAGER: &str = "megaport-e2e";
 
-/// The identities `up.sh` creates, each with a kubeconfig in `KUBECONFIG_<NAME>`.
-/// (The role users serve the SavedConfiguration RBAC tests.)
-// The role users (TechAdmin .. FinanceContact) are for the SavedConfiguration RBAC tests to come.
-#[allow(dead_code)]
+/// The identities `up.sh` creates, each with a kubeconfig in `KUBECONFIG_<NAME>`. The role
+/// users are in the groups `megaport:<role>` the SavedConfiguration tests bind roles to.
 #[derive(Clone, Copy, Debug)]
 pub enum Identity {
     /// `system:masters`.
@@ -31,7 +29,7 @@ pub enum Identity {
     Operator,
     /// A user without any binding.
     Nobody,
-    /// Users in the role groups used by later RBAC tests.
+    /// Users in the role groups `megaport:tech-admin`, `megaport:tech-contact`, ...
     TechAdmin,
     TechContact,
     Finance,
