@@ -898,3 +898,108 @@ async fn the_observer_sees_every_attempt_by_route_template_and_status() {
     );
     sim.shutdown().await;
 }
+
+/// A Port order at `location` for the managed-account tests.
+fn port_at(
+    location: i64,
+    public: bool,
+    promo: Option<&str>,
+) -> megaport_operator::megaport::models::OrderItem {
+    use megaport_operator::megaport::models::{OrderConfig, OrderItem, PortOrder, ProductType};
+    OrderItem::Port(PortOrder {
+        product_name: "managed-port".into(),
+        product_type: ProductType::Megaport,
+        term: 12,
+        port_speed: 10_000,
+        location_id: location,
+        marketplace_visibility: public,
+        is_virtual: false,
+        config: OrderConfig {
+            diversity_zone: Some("blue".into()),
+            mcr_asn: None,
+        },
+        cost_centre: None,
+        promo_code: promo.map(str::to_owned),
+        resource_tags: Vec::new(),
+    })
+}
+
+#[tokio::test]
+async fn a_partner_acts_for_its_managed_company_only_and_under_its_rules() {
+    let sim = sim().await;
+    let partner = MegaportClient::new(provider_config_once(&sim)).unwrap();
+    let managed = partner.list_managed_companies().await.unwrap();
+    assert_eq!(managed.len(), 1, "{managed:?}");
+    assert_eq!(managed[0].company_uid, quantumgpu::MANAGED_COMPANY_UID);
+    assert_eq!(managed[0].account_ref.as_deref(), Some("NEB-0001"));
+
+    // Acting for it, the company's own markets apply: USA only (the partner has four).
+    let nebula = partner.acting_for(quantumgpu::MANAGED_COMPANY_UID);
+    assert_eq!(partner.list_billing_markets().await.unwrap().len(), 4);
+    let markets = nebula.list_billing_markets().await.unwrap();
+    let countries: Vec<_> = markets
+        .iter()
+        .filter_map(|m| m.country.as_deref())
+        .collect();
+    assert_eq!(countries, ["USA"]);
+    // Its products, not the partner's.
+    assert!(
+        nebula
+            .list_products(None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.product_uid != quantumgpu::PORT_LAX_EQ1_BLUE)
+    );
+
+    // A Port in Los Angeles validates; in London it has no market; public or promo: refused.
+    nebula
+        .validate_network_design(&[port_at(59, false, None)])
+        .await
+        .unwrap();
+    let refusal = |e: MegaportError| format!("{e}");
+    let london = refusal(
+        nebula
+            .validate_network_design(&[port_at(37, false, None)])
+            .await
+            .unwrap_err(),
+    );
+    assert!(london.contains("Missing markets: UK"), "{london}");
+    let public = refusal(
+        nebula
+            .validate_network_design(&[port_at(59, true, None)])
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        public.contains("cannot make a Port public on the Marketplace"),
+        "{public}"
+    );
+    let promo = refusal(
+        nebula
+            .validate_network_design(&[port_at(59, false, Some("GPU2026"))])
+            .await
+            .unwrap_err(),
+    );
+    assert!(promo.contains("cannot use promo codes"), "{promo}");
+    // The partner itself may do both.
+    partner
+        .validate_network_design(&[port_at(59, true, Some("GPU2026"))])
+        .await
+        .unwrap();
+
+    // A company that is not one of the partner's: 403, whatever the call.
+    let stranger = partner.acting_for(quantumgpu::CUSTOMER_COMPANY_UID);
+    let err = stranger.list_products(None).await.unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert!(format!("{err}").contains("not a managed account"), "{err}");
+    // The header went on the wire (the simulator's log names the route, counted once per call).
+    assert!(
+        sim.control()
+            .counter("GET /v2/managedCompanies")
+            .await
+            .unwrap()
+            >= 1
+    );
+    sim.shutdown().await;
+}

@@ -27,9 +27,9 @@ use super::auth::{Token, TokenSource};
 use super::config::{ClientConfig, RetryConfig};
 use super::error::{ErrorData, MegaportError, decode_detail};
 use super::models::{
-    BillingMarket, BoughtItem, CreateServiceKey, Location, OrderItem, Product, ProductAction,
-    ResourceTag, ResourceTags, ServiceKey, ServiceShape, UpdateServiceKey, ValidatedItem,
-    VxcUpdate,
+    BillingMarket, BoughtItem, CreateServiceKey, Location, ManagedCompany, OrderItem, Product,
+    ProductAction, ResourceTag, ResourceTags, ServiceKey, ServiceShape, UpdateServiceKey,
+    ValidatedItem, VxcUpdate,
 };
 use super::ratelimit::{Limiter, parse_retry_after};
 use super::{OrderingApi, ProductsApi, ServiceKeysApi};
@@ -38,7 +38,13 @@ use super::{OrderingApi, ProductsApi, ServiceKeysApi};
 #[derive(Clone)]
 pub struct MegaportClient {
     inner: Arc<Inner>,
+    /// The managed company every call acts for (`X-Call-Context`), if any.
+    call_context: Option<Arc<str>>,
 }
+
+/// The header a partner sends on every call made for one of its managed companies (what
+/// megaportgo's `WithCallContext` and the Terraform provider's `managed_account_uid` do).
+const CALL_CONTEXT: &str = "X-Call-Context";
 
 struct Inner {
     http: reqwest::Client,
@@ -53,6 +59,7 @@ impl std::fmt::Debug for MegaportClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MegaportClient")
             .field("base_url", &self.inner.base_url.as_str())
+            .field("call_context", &self.call_context)
             .finish()
     }
 }
@@ -128,6 +135,16 @@ enum Next {
 }
 
 impl MegaportClient {
+    /// The same client acting for the managed company `company_uid`: every call carries
+    /// `X-Call-Context: <company_uid>` and Megaport scopes it to that company (403 for a company
+    /// the partner does not manage). Shares the token, the budget and the connections.
+    pub fn acting_for(&self, company_uid: &str) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            call_context: Some(Arc::from(company_uid)),
+        }
+    }
+
     /// Requests this client may still send in the current rolling window (for metrics and
     /// diagnostics).
     pub fn budget_left(&self) -> usize {
@@ -171,6 +188,7 @@ impl MegaportClient {
                 retry: config.retry,
                 observer: config.observer,
             }),
+            call_context: None,
         })
     }
 
@@ -295,6 +313,9 @@ impl MegaportClient {
             .header(header::ACCEPT, "application/json");
         if let Some(token) = token {
             request = request.bearer_auth(token.bearer());
+        }
+        if let Some(company) = &self.call_context {
+            request = request.header(CALL_CONTEXT, company.as_ref());
         }
         if let Some(body) = &call.body {
             request = request.json(body);
@@ -699,6 +720,15 @@ impl OrderingApi for MegaportClient {
             Method::GET,
             "GET /v2/market",
             vec!["v2", "market"],
+        ))
+        .await
+    }
+
+    async fn list_managed_companies(&self) -> Result<Vec<ManagedCompany>, MegaportError> {
+        self.call(Call::new(
+            Method::GET,
+            "GET /v2/managedCompanies",
+            vec!["v2", "managedCompanies"],
         ))
         .await
     }

@@ -30,8 +30,9 @@ pub use config::{
 };
 pub use error::{ErrorData, MegaportError};
 use models::{
-    BillingMarket, BoughtItem, CreateServiceKey, Location, OrderItem, Product, ProductAction,
-    ResourceTag, ServiceKey, ServiceShape, UpdateServiceKey, ValidatedItem, VxcUpdate,
+    BillingMarket, BoughtItem, CreateServiceKey, Location, ManagedCompany, OrderItem, Product,
+    ProductAction, ResourceTag, ServiceKey, ServiceShape, UpdateServiceKey, ValidatedItem,
+    VxcUpdate,
 };
 
 /// Told about every request a [`MegaportClient`] sends, for metrics: the route template and
@@ -139,6 +140,9 @@ pub trait OrderingApi: Send + Sync {
 
     /// `GET /v2/market`: the company's billing markets.
     async fn list_billing_markets(&self) -> Result<Vec<BillingMarket>, MegaportError>;
+
+    /// `GET /v2/managedCompanies`: the companies a partner manages (and may act for).
+    async fn list_managed_companies(&self) -> Result<Vec<ManagedCompany>, MegaportError>;
 
     /// `PUT /v3/product/vxc/{uid}`: approve/reject (`isApproved`) or modify a VXC.
     async fn update_vxc(

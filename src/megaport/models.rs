@@ -1062,6 +1062,18 @@ pub struct BillingMarket {
     pub active: Option<bool>,
 }
 
+/// A company a partner manages (`GET /v2/managedCompanies`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ManagedCompany {
+    /// The managed company's uid (what `X-Call-Context` carries).
+    pub company_uid: String,
+    /// Its name.
+    pub account_name: Option<String>,
+    /// The partner's reference for it.
+    pub account_ref: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,9 @@ use super::requests::{BuyV4, KeyCreate, KeyUpdate, OrderItem, ProductUpdate, Tag
 use super::server::Shared;
 use super::state::{ApiError, World};
 
+/// The header a partner sends to act for one of its managed companies.
+pub const CALL_CONTEXT: &str = "x-call-context";
+
 /// Routes of the simulated API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
@@ -57,6 +60,8 @@ pub enum RouteId {
     BuyV4,
     /// `GET /v2/market`.
     Market,
+    /// `GET /v2/managedCompanies`.
+    ManagedCompanies,
 }
 
 /// Route table; order matters (first match wins, static segments before parameters).
@@ -85,6 +90,7 @@ pub const ROUTES: &[(&str, &str, RouteId)] = &[
     ("POST", "/v3/networkdesign/buy", RouteId::BuyV3),
     ("POST", "/v4/networkdesign/buy", RouteId::BuyV4),
     ("GET", "/v2/market", RouteId::Market),
+    ("GET", "/v2/managedCompanies", RouteId::ManagedCompanies),
 ];
 
 /// A matched route.
@@ -304,8 +310,29 @@ fn handle(
         }
         _ => {}
     }
-    let caller = w.authenticate(bearer(req.headers), now)?;
+    let mut caller = w.authenticate(bearer(req.headers), now)?;
+    // A partner acting for one of its managed companies.
+    if let Some(context) = req
+        .headers
+        .get(CALL_CONTEXT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        caller = w.act_for(caller, context)?;
+    }
     match route.id {
+        RouteId::ManagedCompanies => {
+            let data: Vec<Value> = w
+                .managed_companies(&caller.company_uid)
+                .into_iter()
+                .map(render::managed_company)
+                .collect();
+            Ok(ok(
+                &format!("Found [{}] managed companies", data.len()),
+                Some(Value::Array(data)),
+            ))
+        }
         RouteId::Products => {
             let statuses: Vec<String> = q
                 .iter()

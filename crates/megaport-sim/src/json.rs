@@ -383,6 +383,15 @@ fn country_code(name: &str, prefix: &str) -> String {
     }
 }
 
+/// A managed company of `/v2/managedCompanies`.
+pub fn managed_company(c: &crate::state::Company) -> Value {
+    json!({
+        "companyUid": c.uid,
+        "accountName": c.name,
+        "accountRef": c.account_ref.clone().unwrap_or_default(),
+    })
+}
+
 /// A billing market of `/v2/market`.
 pub fn market(c: &Company, m: &Market) -> Value {
     json!({

@@ -208,6 +208,8 @@ pub mod quantumgpu {
     pub const PROVIDER_COMPANY_UID: &str = "4f8e2a10-6b3c-4d1e-9a7f-2c5b8e0d1a01";
     /// Acme Robotics (the customer) company uid.
     pub const CUSTOMER_COMPANY_UID: &str = "a2c9e7b4-3d1f-4e6a-8b2c-7f0e1d9c3a02";
+    /// Nebula Labs: a managed account of QuantumGPU (`X-Call-Context`), billing market USA only.
+    pub const MANAGED_COMPANY_UID: &str = "c7d1f3a5-8e2b-4c9d-a1f0-3b6e9d2c5a03";
     /// Provider admin client id.
     pub const PROVIDER_ADMIN_ID: &str = "qgpu-admin";
     /// Provider admin secret.

@@ -154,6 +154,9 @@ impl World {
         if items.is_empty() {
             return Err(ApiError::validation("The network design is empty"));
         }
+        if caller.partner_uid.is_some() {
+            managed_account_rules(items)?;
+        }
         let mut out = Vec::new();
         let mut claimed: Vec<(String, i64)> = Vec::new();
         let mut used_keys: Vec<String> = Vec::new();
@@ -618,6 +621,34 @@ impl World {
     }
 }
 
+/// What a partner acting for a managed company may not order.
+fn managed_account_rules(items: &[OrderItem]) -> Result<(), ApiError> {
+    for item in items {
+        let port = item
+            .product_type
+            .as_deref()
+            .and_then(ProductKind::parse)
+            .is_some_and(|k| k == ProductKind::Port);
+        if port && item.marketplace_visibility == Some(true) {
+            return Err(ApiError::validation(
+                "Managed accounts cannot make a Port public on the Marketplace",
+            ));
+        }
+        let promo = item.promo_code.is_some()
+            || item
+                .associated_vxcs
+                .iter()
+                .flatten()
+                .any(|v| v.promo_code.is_some());
+        if promo {
+            return Err(ApiError::validation(
+                "Managed accounts cannot use promo codes",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn inner(end: &EndOrder) -> Option<i64> {
     end.inner_vlan.filter(|v| *v > 0)
 }
@@ -788,6 +819,48 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_partner_acts_only_for_its_managed_companies_and_under_their_rules() {
+        let w = world();
+        let partner = caller(&w, "qgpu-admin");
+        let stranger = w.act_for(partner.clone(), crate::quantumgpu::CUSTOMER_COMPANY_UID);
+        assert_eq!(stranger.map(|_| ()).map_err(|e| e.status), Err(403));
+        let nebula = w
+            .act_for(partner.clone(), crate::quantumgpu::MANAGED_COMPANY_UID)
+            .expect("Nebula Labs is QuantumGPU's managed account");
+        assert_eq!(nebula.company_uid, crate::quantumgpu::MANAGED_COMPANY_UID);
+        let port = |public: bool, promo: Option<&str>| OrderItem {
+            product_type: Some("MEGAPORT".into()),
+            product_name: Some("p".into()),
+            term: Some(12),
+            port_speed: Some(10_000),
+            location_id: Some(60),
+            marketplace_visibility: Some(public),
+            promo_code: promo.map(str::to_owned),
+            ..Default::default()
+        };
+        assert!(w.plan_order(&nebula, &[port(false, None)], 0).is_ok());
+        for (item, why) in [
+            (
+                port(true, None),
+                "Managed accounts cannot make a Port public on the Marketplace",
+            ),
+            (
+                port(false, Some("X")),
+                "Managed accounts cannot use promo codes",
+            ),
+        ] {
+            let e = w
+                .plan_order(&nebula, std::slice::from_ref(&item), 0)
+                .expect_err(why);
+            assert_eq!(e.data, serde_json::json!(why));
+            assert!(
+                w.plan_order(&partner, &[item], 0).is_ok(),
+                "the partner itself may: {why}"
+            );
+        }
     }
 
     #[test]

@@ -143,6 +143,9 @@ pub struct OrderItem {
     /// Marketplace visibility.
     #[serde(default)]
     pub marketplace_visibility: Option<bool>,
+    /// A promotion code.
+    #[serde(default)]
+    pub promo_code: Option<String>,
     /// `config {diversityZone, mcrAsn}`.
     #[serde(default)]
     pub config: Option<OrderConfig>,
@@ -206,6 +209,9 @@ pub struct VxcOrder {
     /// Term (months, default 1).
     #[serde(default, deserialize_with = "opt_int")]
     pub term: Option<i64>,
+    /// A promotion code.
+    #[serde(default)]
+    pub promo_code: Option<String>,
     /// Shutdown.
     #[serde(default)]
     pub shutdown: Option<bool>,

@@ -111,6 +111,14 @@ pub struct CompanySpec {
     /// API keys (client credentials) of this company.
     #[serde(default)]
     pub api_keys: Vec<ApiKeySpec>,
+    /// The partner company (uid) that manages this one: its callers may act for this company
+    /// with `X-Call-Context: <this uid>` (and then cannot list a Port on the Marketplace or
+    /// use promo codes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
+    /// The partner's reference for this managed account (`accountRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_ref: Option<String>,
 }
 
 /// A billing market of a company.
@@ -469,6 +477,17 @@ impl Scenario {
                 return bad(format!("duplicate uid {}", c.uid));
             }
             company_uids.insert(c.uid.clone());
+            if let Some(partner) = &c.managed_by
+                && !self
+                    .companies
+                    .iter()
+                    .any(|p| &p.uid == partner && p.uid != c.uid)
+            {
+                return bad(format!(
+                    "company {:?}: managedBy {partner} is not another company",
+                    c.name
+                ));
+            }
             for k in &c.api_keys {
                 if !client_ids.insert(k.client_id.clone()) {
                     return bad(format!("duplicate API key client id {:?}", k.client_id));

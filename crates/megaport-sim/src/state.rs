@@ -137,6 +137,10 @@ pub struct Company {
     pub name: String,
     /// Billing markets.
     pub markets: Vec<Market>,
+    /// The partner that manages this company, if it is a managed account.
+    pub managed_by: Option<String>,
+    /// The partner's reference for it.
+    pub account_ref: Option<String>,
 }
 
 /// A billing market.
@@ -185,6 +189,9 @@ pub struct Caller {
     pub company_uid: String,
     /// Role of the API key.
     pub role: Role,
+    /// The partner the caller acts from, when it acts for a managed company (`X-Call-Context`):
+    /// `company_uid` is then the managed company's.
+    pub partner_uid: Option<String>,
 }
 
 /// A VXC's approval in progress (rendered as `vxcApproval`).
@@ -517,6 +524,8 @@ impl World {
                 uid: c.uid.clone(),
                 id: c.id,
                 name: c.name.clone(),
+                managed_by: c.managed_by.clone(),
+                account_ref: c.account_ref.clone(),
                 markets: c
                     .markets
                     .iter()
@@ -885,6 +894,7 @@ impl World {
             client_id: client_id.into(),
             company_uid: c.company_uid.clone(),
             role: c.role,
+            partner_uid: None,
         }
     }
 
@@ -951,7 +961,34 @@ impl World {
             client_id: client.client_id.clone(),
             company_uid: client.company_uid.clone(),
             role: client.role,
+            partner_uid: None,
         })
+    }
+
+    /// `caller` acting for `company_uid` (`X-Call-Context`): allowed only for a company the
+    /// caller's company manages, else 403.
+    pub fn act_for(&self, caller: Caller, company_uid: &str) -> Result<Caller, ApiError> {
+        let managed = self
+            .company(company_uid)
+            .is_some_and(|c| c.managed_by.as_deref() == Some(caller.company_uid.as_str()));
+        if !managed {
+            return Err(ApiError::forbidden(format!(
+                "Company {company_uid} is not a managed account of your company: X-Call-Context refused"
+            )));
+        }
+        Ok(Caller {
+            partner_uid: Some(caller.company_uid.clone()),
+            company_uid: company_uid.to_owned(),
+            ..caller
+        })
+    }
+
+    /// The companies `partner_uid` manages.
+    pub fn managed_companies(&self, partner_uid: &str) -> Vec<&Company> {
+        self.companies
+            .iter()
+            .filter(|c| c.managed_by.as_deref() == Some(partner_uid))
+            .collect()
     }
 
     /// Client id a token was issued to (even if expired), for the call log.
