@@ -17,6 +17,7 @@
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`metrics`]: the Prometheus metrics.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
+//! - [`ordering`]: pure core of a SavedConfiguration: the account rules checked before Megaport.
 //! - [`output`]: output formats, JSON and tables of the listing commands.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
 //! - [`selection`]: pure choice of on-ramps and VLANs for a ServiceKeyRequest.
@@ -39,6 +40,7 @@ pub mod lease;
 pub mod megaport;
 pub mod metrics;
 pub mod onramp;
+pub mod ordering;
 pub mod output;
 pub mod run;
 pub mod selection;
