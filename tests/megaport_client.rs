@@ -1003,3 +1003,50 @@ async fn a_partner_acts_for_its_managed_company_only_and_under_its_rules() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_designs_order_items_are_what_the_simulator_validates() {
+    use megaport_operator::crd::saved_configuration::SavedConfigurationSpec;
+    use std::collections::BTreeMap;
+    let sim = sim().await;
+    let customer = MegaportClient::new(config(
+        &sim,
+        quantumgpu::CUSTOMER_ADMIN_ID,
+        quantumgpu::CUSTOMER_ADMIN_SECRET,
+    ))
+    .unwrap();
+    let spec: SavedConfigurationSpec = serde_json::from_value(json!({"services": {
+        "ports": [{"name": "la-port", "locationId": 60, "speedMbps": 10000, "termMonths": 12, "diversityZone": "red"}],
+        "mcrs": [{"name": "la-mcr", "locationId": 59, "speedMbps": 1000, "termMonths": 1}],
+        "vxcs": [{"name": "to-own-port", "rateLimitMbps": 100, "termMonths": 1,
+                  "aEnd": {"service": "la-mcr"}, "bEnd": {"productUid": quantumgpu::CUSTOMER_PORT_LAX}}],
+    }}))
+    .unwrap();
+    let uid = "5a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+    let design = megaport_operator::ordering::items(&spec, uid, &BTreeMap::new(), &BTreeMap::new());
+    assert_eq!(design.waiting, ["to-own-port"]);
+    let quotes = customer
+        .validate_network_design(&design.items)
+        .await
+        .unwrap();
+    assert_eq!(quotes.len(), 2, "{quotes:?}");
+    // With the MCR bought (here: an existing product of the customer), the VXC goes too.
+    let bought = BTreeMap::from([(
+        "la-mcr".to_owned(),
+        quantumgpu::CUSTOMER_PORT_LAX.to_owned(),
+    )]);
+    let spec_vxc_only: SavedConfigurationSpec = serde_json::from_value(json!({"services": {
+        "vxcs": [{"name": "to-own-port", "rateLimitMbps": 100, "termMonths": 1,
+                  "aEnd": {"service": "la-mcr"}, "bEnd": {"productUid": quantumgpu::CUSTOMER_PORT_LON}}],
+    }}))
+    .unwrap();
+    let design = megaport_operator::ordering::items(&spec_vxc_only, uid, &bought, &BTreeMap::new());
+    assert!(design.waiting.is_empty());
+    let quotes = customer
+        .validate_network_design(&design.items)
+        .await
+        .unwrap();
+    assert_eq!(quotes.len(), 1, "{quotes:?}");
+    assert_eq!(quotes[0].service_name.as_deref(), Some("to-own-port"));
+    sim.shutdown().await;
+}
