@@ -141,17 +141,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
     let health = Health::new();
-    let listener = crate::serve::bind(args.http_addr)
-        .await
-        .with_context(|| format!("serving probes and metrics on {}", args.http_addr))?;
-    tokio::spawn(crate::serve::serve(
-        listener,
-        health.clone(),
-        metrics.clone(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(health.clone().heartbeat());
-    tokio::spawn(leader_gauge(leadership.clone(), metrics.clone()));
+    start_probes(&args, &health, &metrics, &leadership, shutdown.clone()).await?;
     let (stop_renewing, renewing) = tokio::sync::oneshot::channel::<()>();
     let mut elector = lease.map(|lease| {
         let elector = Elector::new(client.clone(), lease, leadership.clone());
@@ -175,18 +165,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         shutdown.await;
         tokio::time::sleep(grace).await;
     };
-    // The elector ends before it is told to stop only when leadership is gone (lost, or its
-    // task failed): either way this replica may no longer write.
-    let lost = async {
-        match elector.as_mut() {
-            Some(handle) => match handle.await {
-                Ok(Err(lost)) => lost.to_string(),
-                Ok(Ok(_)) => "leader election ended unexpectedly".to_owned(),
-                Err(failed) => format!("the leader election task failed: {failed}"),
-            },
-            None => std::future::pending().await,
-        }
-    };
+    let lost = leadership_lost(elector.as_mut());
     tokio::select! {
         () = controllers => tracing::info!("megaport-operator stopped"),
         () = deadline => {
@@ -198,22 +177,65 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         lost = lost => stop_writing(&lost),
     }
-    // Everything stopped: a standby may take over at once. Bounded: the process must be gone
-    // within 10 s of SIGTERM (an unreleased Lease only makes the standby wait it out).
-    let _ = stop_renewing.send(());
-    if let Some(handle) = elector {
-        let release = async {
-            if let Ok(Ok(elector)) = handle.await {
-                elector.release().await;
-            }
-        };
-        if tokio::time::timeout(RELEASE_LIMIT, release).await.is_err() {
-            tracing::warn!(
-                "could not release the leader Lease in time; a standby takes over when it expires"
-            );
-        }
-    }
+    release_lease(stop_renewing, elector).await;
     Ok(())
+}
+
+/// Serves `/livez`, `/readyz` and `/metrics` on `--http-addr` (a bind failure stops the start),
+/// beats the liveness heartbeat and keeps the leader gauge in step, until `shutdown`.
+async fn start_probes(
+    args: &RunArgs,
+    health: &Health,
+    metrics: &Metrics,
+    leadership: &Leadership,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = crate::serve::bind(args.http_addr)
+        .await
+        .with_context(|| format!("serving probes and metrics on {}", args.http_addr))?;
+    tokio::spawn(crate::serve::serve(
+        listener,
+        health.clone(),
+        metrics.clone(),
+        shutdown,
+    ));
+    tokio::spawn(health.clone().heartbeat());
+    tokio::spawn(leader_gauge(leadership.clone(), metrics.clone()));
+    Ok(())
+}
+
+/// The election task, while it runs until told to stop.
+type ElectionTask = tokio::task::JoinHandle<Result<Elector, crate::lease::Lost>>;
+
+/// Resolves (with why) when the elector ends before it is told to stop: leadership is gone
+/// (lost, or its task failed), so this replica may no longer write. Never without election.
+async fn leadership_lost(elector: Option<&mut ElectionTask>) -> String {
+    match elector {
+        Some(handle) => match handle.await {
+            Ok(Err(lost)) => lost.to_string(),
+            Ok(Ok(_)) => "leader election ended unexpectedly".to_owned(),
+            Err(failed) => format!("the leader election task failed: {failed}"),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Everything stopped: stops renewing and releases the Lease, so a standby takes over at once.
+/// Bounded: the process must be gone within 10 s of SIGTERM (an unreleased Lease only makes the
+/// standby wait it out).
+async fn release_lease(stop: tokio::sync::oneshot::Sender<()>, elector: Option<ElectionTask>) {
+    let _ = stop.send(());
+    let Some(handle) = elector else { return };
+    let release = async {
+        if let Ok(Ok(elector)) = handle.await {
+            elector.release().await;
+        }
+    };
+    if tokio::time::timeout(RELEASE_LIMIT, release).await.is_err() {
+        tracing::warn!(
+            "could not release the leader Lease in time; a standby takes over when it expires"
+        );
+    }
 }
 
 /// Longest wait for the Lease's release after the controllers stopped.

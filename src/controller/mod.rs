@@ -186,6 +186,35 @@ fn own_secrets() -> watcher::Config {
     ))
 }
 
+/// The request one of the operator's Secrets belongs to.
+fn request_of(secret: Secret) -> Option<ObjectRef<DeserializeGuard<ServiceKeyRequest>>> {
+    let namespace = secret.namespace()?;
+    secret
+        .labels()
+        .get(service_key_request::REQUEST_LABEL)
+        .map(|name| ObjectRef::new(name).within(&namespace))
+}
+
+/// Passes the `crds` and `watches` readiness checks once both stores have listed everything
+/// (or gives up at `shutdown`).
+async fn report_synced(
+    health: Health,
+    requests: reflector::Store<DeserializeGuard<ServiceKeyRequest>>,
+    regions: reflector::Store<DeserializeGuard<OnRampRegion>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let ready = async {
+        let _ = requests.wait_until_ready().await;
+        let _ = regions.wait_until_ready().await;
+        health.pass(Check::Crds);
+        health.pass(Check::Watches);
+    };
+    tokio::select! {
+        () = ready => {}
+        () = shutdown => {}
+    }
+}
+
 /// Runs every controller until `shutdown` resolves, reporting to `process`: only while
 /// `process.leadership` says so do they reconcile; their watches, stores and Megaport snapshots
 /// run either way, so a standby takes over warm.
@@ -221,13 +250,7 @@ pub async fn run(
         .watches(
             Api::<Secret>::all(client.clone()),
             own_secrets(),
-            |secret: Secret| {
-                let namespace = secret.namespace()?;
-                secret
-                    .labels()
-                    .get(service_key_request::REQUEST_LABEL)
-                    .map(|name| ObjectRef::new(name).within(&namespace))
-            },
+            request_of,
         )
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
@@ -267,18 +290,7 @@ pub async fn run(
             log_controller_error("OnRampRegion", &regions_health, result);
             async {}
         });
-    let synced = async move {
-        let ready = async {
-            let _ = store.wait_until_ready().await;
-            let _ = regions_store.wait_until_ready().await;
-            health.pass(Check::Crds);
-            health.pass(Check::Watches);
-        };
-        tokio::select! {
-            () = ready => {}
-            () = shutdown => {}
-        }
-    };
+    let synced = report_synced(health, store, regions_store, shutdown);
     futures::join!(requests, regions, refresher, synced);
 }
 

@@ -229,11 +229,7 @@ impl MegaportClient {
         loop {
             attempt += 1;
             // Held until the answer has come (see the limiter): dropped at the end of the turn.
-            let waiting = std::time::Instant::now();
-            let _place = self.inner.limiter.acquire().await;
-            if let Some(observer) = &self.inner.observer {
-                observer.waited(waiting.elapsed());
-            }
+            let _place = self.place().await;
             let token = match call.authenticated {
                 false => None,
                 true => match self.inner.auth.token().await {
@@ -255,10 +251,7 @@ impl MegaportClient {
             let request = self.request(&call, &url, token.as_ref());
             let started = std::time::Instant::now();
             let sent = request.send().await;
-            if let Some(observer) = &self.inner.observer {
-                let status = sent.as_ref().ok().map(|r| r.status().as_u16());
-                observer.answered(call.endpoint, status, started.elapsed());
-            }
+            self.observe(&call, &sent, started);
             let next = match sent {
                 Err(err) => Self::after_transport_error(&call, attempt, err, &mut backoff),
                 Ok(response) => {
@@ -301,6 +294,29 @@ impl MegaportClient {
                         .fold(err, |err, key| err.redact_service_key(key)));
                 }
             }
+        }
+    }
+
+    /// A place in the rolling window (waiting for one if need be; the wait is observed).
+    async fn place(&self) -> super::ratelimit::Place<'_> {
+        let waiting = std::time::Instant::now();
+        let place = self.inner.limiter.acquire().await;
+        if let Some(observer) = &self.inner.observer {
+            observer.waited(waiting.elapsed());
+        }
+        place
+    }
+
+    /// Tells the observer how an attempt of `call` sent at `started` ended.
+    fn observe(
+        &self,
+        call: &Call<'_>,
+        sent: &Result<reqwest::Response, reqwest::Error>,
+        started: std::time::Instant,
+    ) {
+        if let Some(observer) = &self.inner.observer {
+            let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+            observer.answered(call.endpoint, status, started.elapsed());
         }
     }
 

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::crd::saved_configuration::{Common, MveSize, SavedConfigurationSpec, VxcEnd, Zone};
+use crate::crd::saved_configuration::{
+    self as crd, Common, MveSize, SavedConfigurationSpec, VxcEnd, Zone,
+};
 use crate::megaport::models::{
     McrOrder, MveOrder, OrderConfig, OrderItem, PortOrder, ProductType, ResourceTag,
     ServiceKeyValue, VxcOrder, VxcOrderEnd, VxcOrderLine,
@@ -49,87 +51,103 @@ pub fn items(
     keys: &BTreeMap<String, KeyEnd>,
 ) -> Design {
     let services = &spec.services;
-    let mut design = Design::default();
     let todo = |c: &Common| !bought.contains_key(&c.name);
-    for port in services.ports.iter().filter(|p| todo(&p.common)) {
-        design.items.push(OrderItem::Port(PortOrder {
-            product_name: product_name(&port.common),
-            product_type: ProductType::Megaport,
-            term: u32::from(port.common.term_months),
-            port_speed: port.speed_mbps,
-            location_id: i64::from(port.location_id),
-            marketplace_visibility: port.marketplace_visibility.unwrap_or(false),
-            is_virtual: false,
-            config: zone_config(port.diversity_zone, None),
-            cost_centre: port.common.cost_centre.clone(),
-            promo_code: port.common.promo_code.clone(),
-            resource_tags: tags(uid, &port.common),
-        }));
-    }
-    for mcr in services.mcrs.iter().filter(|m| todo(&m.common)) {
-        design.items.push(OrderItem::Mcr(McrOrder {
-            product_name: product_name(&mcr.common),
-            product_type: ProductType::Mcr2,
-            term: u32::from(mcr.common.term_months),
-            port_speed: mcr.speed_mbps,
-            location_id: i64::from(mcr.location_id),
-            marketplace_visibility: None,
-            config: zone_config(mcr.diversity_zone, mcr.asn),
-            cost_centre: mcr.common.cost_centre.clone(),
-            promo_code: mcr.common.promo_code.clone(),
-            resource_tags: tags(uid, &mcr.common),
-        }));
-    }
-    for mve in services.mves.iter().filter(|m| todo(&m.common)) {
-        design.items.push(OrderItem::Mve(MveOrder {
-            product_name: product_name(&mve.common),
-            product_type: ProductType::Mve,
-            term: u32::from(mve.common.term_months),
-            location_id: i64::from(mve.location_id),
-            vnics: Vec::new(),
-            vendor_config: json!({
-                "vendor": mve.vendor, "imageId": mve.image_id, "productSize": size(mve.size),
-            }),
-            config: zone_config(mve.diversity_zone, None),
-            cost_centre: mve.common.cost_centre.clone(),
-            promo_code: mve.common.promo_code.clone(),
-            resource_tags: tags(uid, &mve.common),
-        }));
-    }
+    let mut design = Design::default();
+    let ports = services.ports.iter().filter(|p| todo(&p.common));
+    design.items.extend(ports.map(|p| port_item(p, uid)));
+    let mcrs = services.mcrs.iter().filter(|m| todo(&m.common));
+    design.items.extend(mcrs.map(|m| mcr_item(m, uid)));
+    let mves = services.mves.iter().filter(|m| todo(&m.common));
+    design.items.extend(mves.map(|m| mve_item(m, uid)));
     for vxc in services.vxcs.iter().filter(|v| todo(&v.common)) {
-        let key = keys.get(&vxc.common.name);
-        let (Some(a), Some(b)) = (
-            end_product(&vxc.a_end, bought, None),
-            end_product(&vxc.b_end, bought, key),
-        ) else {
-            design.waiting.push(vxc.common.name.clone());
-            continue;
-        };
-        let b_vlan = key.and_then(|k| k.vlan).map(i32::from).or(vxc.b_end.vlan);
-        design.items.push(OrderItem::Vxc(VxcOrder {
-            product_uid: a,
-            associated_vxcs: vec![VxcOrderLine {
-                product_name: product_name(&vxc.common),
-                rate_limit: vxc.rate_limit_mbps,
-                term: u32::from(vxc.common.term_months),
-                shutdown: false,
-                service_key: key.map(|k| k.key.clone()),
-                a_end: VxcOrderEnd {
-                    vlan: vxc.a_end.vlan,
-                    ..VxcOrderEnd::default()
-                },
-                b_end: VxcOrderEnd {
-                    product_uid: Some(b),
-                    vlan: b_vlan,
-                    ..VxcOrderEnd::default()
-                },
-                cost_centre: vxc.common.cost_centre.clone(),
-                promo_code: vxc.common.promo_code.clone(),
-                resource_tags: tags(uid, &vxc.common),
-            }],
-        }));
+        match vxc_item(vxc, uid, bought, keys.get(&vxc.common.name)) {
+            Some(item) => design.items.push(item),
+            None => design.waiting.push(vxc.common.name.clone()),
+        }
     }
     design
+}
+
+fn port_item(port: &crd::PortOrder, uid: &str) -> OrderItem {
+    OrderItem::Port(PortOrder {
+        product_name: product_name(&port.common),
+        product_type: ProductType::Megaport,
+        term: u32::from(port.common.term_months),
+        port_speed: port.speed_mbps,
+        location_id: i64::from(port.location_id),
+        marketplace_visibility: port.marketplace_visibility.unwrap_or(false),
+        is_virtual: false,
+        config: zone_config(port.diversity_zone, None),
+        cost_centre: port.common.cost_centre.clone(),
+        promo_code: port.common.promo_code.clone(),
+        resource_tags: tags(uid, &port.common),
+    })
+}
+
+fn mcr_item(mcr: &crd::McrOrder, uid: &str) -> OrderItem {
+    OrderItem::Mcr(McrOrder {
+        product_name: product_name(&mcr.common),
+        product_type: ProductType::Mcr2,
+        term: u32::from(mcr.common.term_months),
+        port_speed: mcr.speed_mbps,
+        location_id: i64::from(mcr.location_id),
+        marketplace_visibility: None,
+        config: zone_config(mcr.diversity_zone, mcr.asn),
+        cost_centre: mcr.common.cost_centre.clone(),
+        promo_code: mcr.common.promo_code.clone(),
+        resource_tags: tags(uid, &mcr.common),
+    })
+}
+
+fn mve_item(mve: &crd::MveOrder, uid: &str) -> OrderItem {
+    OrderItem::Mve(MveOrder {
+        product_name: product_name(&mve.common),
+        product_type: ProductType::Mve,
+        term: u32::from(mve.common.term_months),
+        location_id: i64::from(mve.location_id),
+        vnics: Vec::new(),
+        vendor_config: json!({
+            "vendor": mve.vendor, "imageId": mve.image_id, "productSize": size(mve.size),
+        }),
+        config: zone_config(mve.diversity_zone, None),
+        cost_centre: mve.common.cost_centre.clone(),
+        promo_code: mve.common.promo_code.clone(),
+        resource_tags: tags(uid, &mve.common),
+    })
+}
+
+/// The VXC's item, or `None` while one of its ends has no product UID yet.
+fn vxc_item(
+    vxc: &crd::VxcOrder,
+    uid: &str,
+    bought: &BTreeMap<String, String>,
+    key: Option<&KeyEnd>,
+) -> Option<OrderItem> {
+    let a = end_product(&vxc.a_end, bought, None)?;
+    let b = end_product(&vxc.b_end, bought, key)?;
+    let b_vlan = key.and_then(|k| k.vlan).map(i32::from).or(vxc.b_end.vlan);
+    Some(OrderItem::Vxc(VxcOrder {
+        product_uid: a,
+        associated_vxcs: vec![VxcOrderLine {
+            product_name: product_name(&vxc.common),
+            rate_limit: vxc.rate_limit_mbps,
+            term: u32::from(vxc.common.term_months),
+            shutdown: false,
+            service_key: key.map(|k| k.key.clone()),
+            a_end: VxcOrderEnd {
+                vlan: vxc.a_end.vlan,
+                ..VxcOrderEnd::default()
+            },
+            b_end: VxcOrderEnd {
+                product_uid: Some(b),
+                vlan: b_vlan,
+                ..VxcOrderEnd::default()
+            },
+            cost_centre: vxc.common.cost_centre.clone(),
+            promo_code: vxc.common.promo_code.clone(),
+            resource_tags: tags(uid, &vxc.common),
+        }],
+    }))
 }
 
 /// The product an end is: an existing one, a bought service of the design, or the key's.
