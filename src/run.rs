@@ -52,6 +52,19 @@ pub struct RunArgs {
     /// is logged).
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// How often a saved configuration is checked and priced again when nothing changed (a
+    /// change of it, or of a key it reads, checks it at once). Each check is a few Megaport
+    /// calls: markets, key lookups, validate.
+    #[arg(long, env = "VALIDATION_INTERVAL_SECONDS", default_value_t = 86_400)]
+    pub validation_interval_seconds: u64,
+    /// How often an ordered configuration looks at its services while they provision (one
+    /// shared products list per period, or the managed account's own).
+    #[arg(long, env = "PROVISIONING_POLL_SECONDS", default_value_t = 30)]
+    pub provisioning_poll_seconds: u64,
+    /// The controllers to run, comma-separated (default: all). A customer that only orders
+    /// VXCs to a provider's keys runs SavedConfiguration alone.
+    #[arg(long, env = "CONTROLLERS", value_enum, value_delimiter = ',', default_values_t = controller::Kind::ALL)]
+    pub controllers: Vec<controller::Kind>,
     #[command(flatten)]
     pub election: ElectionArgs,
 }
@@ -266,6 +279,9 @@ fn settings(args: &RunArgs) -> Settings {
         concurrency: args.concurrency.max(1),
         update_spacing: Duration::from_secs(args.key_update_spacing_seconds),
         resync: Duration::from_secs(args.resync_seconds.max(1)),
+        validation_interval: Duration::from_secs(args.validation_interval_seconds.max(60)),
+        provisioning_poll: Duration::from_secs(args.provisioning_poll_seconds.max(1)),
+        controllers: args.controllers.clone(),
         ..Settings::default()
     }
 }

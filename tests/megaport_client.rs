@@ -368,6 +368,7 @@ async fn design_validate_buy_tags_and_actions() {
         },
         cost_centre: None,
         promo_code: None,
+        lag_port_count: None,
         resource_tags: vec![tag.clone()],
     })];
     let quote = client.validate_network_design(&order).await.unwrap();
@@ -443,6 +444,7 @@ async fn missing_market_is_a_clear_error() {
         config: OrderConfig::default(),
         cost_centre: None,
         promo_code: None,
+        lag_port_count: None,
         resource_tags: vec![],
     })];
     let err = client.validate_network_design(&order).await.unwrap_err();
@@ -920,6 +922,7 @@ fn port_at(
         },
         cost_centre: None,
         promo_code: promo.map(str::to_owned),
+        lag_port_count: None,
         resource_tags: Vec::new(),
     })
 }

@@ -1,7 +1,9 @@
 //! The controllers' contexts: [`Shared`] (the client, the products snapshot, one recorder, the
-//! tunables, the backoff), which is the OnRampRegion controller's, and [`Context`], the
+//! tunables, the backoff), which is the OnRampRegion controller's; [`Context`], the
 //! ServiceKeyRequest controller's: what is shared plus the keys snapshot and port, the claim
-//! ledger, the decision and on-ramp locks and the record seal.
+//! ledger, the decision and on-ramp locks and the record seal; and [`Orders`], the
+//! SavedConfiguration controller's: what is shared plus the accounts, its own last order
+//! records, the per-product buy locks and the seal.
 
 use crate::sync::Locked;
 use std::collections::HashMap;
@@ -17,8 +19,9 @@ use super::ledger::Ledger;
 use crate::health::Health;
 use crate::issuance::{Record, RecordSeal};
 use crate::lease::Leadership;
-use crate::megaport::{ProductsApi, ServiceKeysApi};
+use crate::megaport::{Accounts, ProductsApi, ServiceKeysApi};
 use crate::metrics::Metrics;
+use crate::ordering::OrderRecord;
 
 /// Tunables of the controllers.
 #[derive(Clone, Debug)]
@@ -39,6 +42,34 @@ pub struct Settings {
     /// How often a request that is done is looked at again anyway: changes in Megaport bring
     /// it back within a poll period; this is the safety net.
     pub resync: Duration,
+    /// How often a saved configuration is checked and priced again when nothing changed
+    /// (each check is a few Megaport calls: markets, key lookups, validate).
+    pub validation_interval: Duration,
+    /// How often an ordered configuration looks at its services while they provision.
+    pub provisioning_poll: Duration,
+    /// The controllers to run (a customer that only orders runs SavedConfiguration alone).
+    pub controllers: Vec<Kind>,
+}
+
+/// The kinds the operator has a controller for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "PascalCase")]
+pub enum Kind {
+    /// OnRampRegion.
+    OnRampRegion,
+    /// ServiceKeyRequest.
+    ServiceKeyRequest,
+    /// SavedConfiguration.
+    SavedConfiguration,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [
+        Self::OnRampRegion,
+        Self::ServiceKeyRequest,
+        Self::SavedConfiguration,
+    ];
 }
 
 impl Default for Settings {
@@ -51,26 +82,33 @@ impl Default for Settings {
             backoff_max: Duration::from_secs(300),
             update_spacing: Duration::from_secs(300),
             resync: Duration::from_secs(3600),
+            validation_interval: Duration::from_secs(86_400),
+            provisioning_poll: Duration::from_secs(30),
+            controllers: Kind::ALL.to_vec(),
         }
     }
 }
 
 /// The Megaport ports the controllers call: products (the regions and the shared products
-/// snapshot) and service keys (the requests and the shared keys snapshot).
+/// snapshot), service keys (the requests and the shared keys snapshot) and the accounts orders
+/// are placed for (the configurations).
 #[derive(Clone)]
 pub struct Ports {
     /// Products and locations.
     pub products: Arc<dyn ProductsApi>,
     /// Service keys.
     pub keys: Arc<dyn ServiceKeysApi>,
+    /// The whole API, for the company or acting for a managed one.
+    pub accounts: Arc<dyn Accounts>,
 }
 
 impl Ports {
-    /// Both ports from one implementation (a client, or the in-process fake).
-    pub fn of<A: ProductsApi + ServiceKeysApi + 'static>(api: Arc<A>) -> Self {
+    /// Every port from one implementation (a client, or the in-process fake).
+    pub fn of<A: ProductsApi + ServiceKeysApi + Accounts + 'static>(api: Arc<A>) -> Self {
         Self {
             products: api.clone(),
-            keys: api,
+            keys: api.clone(),
+            accounts: api,
         }
     }
 }
@@ -233,5 +271,76 @@ impl Context {
             .entry(product_uid.to_owned())
             .or_default()
             .clone()
+    }
+}
+
+/// The SavedConfiguration controller's context: what is shared, the Megaport accounts orders
+/// are placed for, the order records this process wrote last (the watch may not show them
+/// yet), the per-product buy locks and the record seal.
+pub struct Orders {
+    /// What every controller shares.
+    pub shared: Arc<Shared>,
+    /// The API for the company, or acting for a managed one.
+    pub accounts: Arc<dyn Accounts>,
+    /// Seals the order records, and tells them from anyone else's.
+    pub seal: RecordSeal,
+    /// Configuration UID → the records this process last wrote on it.
+    written: Mutex<HashMap<String, Vec<OrderRecord>>>,
+    /// Held per existing product while a buy attaches VXCs to it.
+    product_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::ops::Deref for Orders {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl AsRef<Shared> for Orders {
+    fn as_ref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Orders {
+    /// The configurations' context over `shared` and `accounts`, sealing with `seal`.
+    pub fn new(shared: Arc<Shared>, accounts: Arc<dyn Accounts>, seal: RecordSeal) -> Self {
+        Self {
+            shared,
+            accounts,
+            seal,
+            written: Mutex::new(HashMap::new()),
+            product_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The records this process last wrote on configuration `uid`.
+    pub fn written(&self, uid: &str) -> Option<Vec<OrderRecord>> {
+        self.written.locked().get(uid).cloned()
+    }
+
+    /// Remembers the records just written on configuration `uid`.
+    pub fn wrote(&self, uid: &str, records: &[OrderRecord]) {
+        self.written
+            .locked()
+            .insert(uid.to_owned(), records.to_vec());
+    }
+
+    /// Forgets configuration `uid` (deleted).
+    pub fn forget(&self, uid: &str) {
+        self.written.locked().remove(uid);
+    }
+
+    /// The locks of `products`, to hold in this (sorted) order while buying VXCs on them.
+    pub fn product_locks(
+        &self,
+        products: &std::collections::BTreeSet<String>,
+    ) -> Vec<Arc<tokio::sync::Mutex<()>>> {
+        let mut locks = self.product_locks.locked();
+        products
+            .iter()
+            .map(|uid| locks.entry(uid.clone()).or_default().clone())
+            .collect()
     }
 }

@@ -35,18 +35,36 @@ pub enum Step {
     Deactivate,
     /// Adding or removing the finalizer.
     Finalize,
+    /// Checking and pricing a design (markets, key lookups, validate).
+    Validate,
+    /// Searching the tagged products after a buy with an unknown outcome.
+    SearchOrders,
+    /// Writing the order records on the configuration.
+    SaveOrders,
+    /// Buying services.
+    Buy,
+    /// Reading where the bought services are.
+    Follow,
+    /// Cancelling the services of a deleted configuration.
+    Cancel,
 }
 
 impl Step {
     /// The condition reason a failure at this step leaves in status.
     pub fn reason(self) -> Reason {
         match self {
-            Self::ReadMegaport | Self::Issue | Self::Update | Self::Deactivate => {
-                Reason::MegaportUnavailable
-            }
+            Self::ReadMegaport
+            | Self::Issue
+            | Self::Update
+            | Self::Deactivate
+            | Self::Validate
+            | Self::SearchOrders
+            | Self::Buy
+            | Self::Follow
+            | Self::Cancel => Reason::MegaportUnavailable,
             Self::ReadRegion | Self::ReadNamespace => Reason::KubernetesUnavailable,
             Self::ReadSecret | Self::CheckSecret | Self::WriteSecret => Reason::SecretWriteFailed,
-            Self::SaveRecords => Reason::RecordsNotSaved,
+            Self::SaveRecords | Self::SaveOrders => Reason::RecordsNotSaved,
             Self::PatchStatus => Reason::StatusNotWritten,
             Self::Finalize => Reason::FinalizerNotUpdated,
         }
@@ -76,6 +94,12 @@ impl Step {
             Self::PatchStatus => "writing the status",
             Self::Deactivate => "deactivating the keys",
             Self::Finalize => "updating the finalizer",
+            Self::Validate => "checking and pricing the design",
+            Self::SearchOrders => "searching Megaport for services an earlier buy may have made",
+            Self::SaveOrders => "recording the order on the configuration",
+            Self::Buy => "buying the services",
+            Self::Follow => "reading the ordered services",
+            Self::Cancel => "cancelling the services",
         }
     }
 }

@@ -1,15 +1,16 @@
 //! The controllers and their wiring: [`run`] starts the OnRampRegion controller on the
-//! [`Shared`] context (client, products snapshot, recorder, tunables, backoff) and the
+//! [`Shared`] context (client, products snapshot, recorder, tunables, backoff), the
 //! ServiceKeyRequest controller on its own [`Context`] (what is shared, plus the keys snapshot,
-//! the claim ledger fed by the same watch as its store, the locks and the record seal), until
-//! shutdown.
+//! the claim ledger fed by the same watch as its store, the locks and the record seal) and the
+//! SavedConfiguration controller on [`Orders`] (what is shared, plus the accounts, its order
+//! records and buy locks), each unless [`Settings::controllers`] leaves it out, until shutdown.
 //!
 //! - [`context`]: the contexts; [`error`]: the failed step; [`backoff`].
 //! - [`status`]: the one status writer (server-side apply, Ready-transition events, failures).
 //! - [`refresh`]: keeps the lists fresh and reconciles the requests a change concerns.
 //! - [`cache`]: the shared Megaport lists ([`key_store`]: the keys, indexed); [`invalid`]:
 //!   objects that do not decode; [`ledger`]: what every request holds.
-//! - [`onramp_region`], [`service_key_request`]: the controllers.
+//! - [`onramp_region`], [`service_key_request`], [`saved_configuration`]: the controllers.
 
 pub mod backoff;
 pub mod cache;
@@ -18,8 +19,11 @@ pub mod error;
 pub mod invalid;
 pub mod key_store;
 pub mod ledger;
+#[cfg(test)]
+mod mock_api;
 pub mod onramp_region;
 pub mod refresh;
+pub mod saved_configuration;
 pub mod service_key_request;
 pub mod status;
 
@@ -34,9 +38,10 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-pub use context::{Context, Ports, Process, Settings, Shared};
+pub use context::{Context, Kind, Orders, Ports, Process, Settings, Shared};
 pub use error::{Error, Step};
 
+use crate::crd::saved_configuration::SavedConfiguration;
 use crate::crd::{OnRampRegion, ServiceKeyRequest};
 use crate::health::{Check, Health};
 use crate::issuance::RecordSeal;
@@ -195,17 +200,15 @@ fn request_of(secret: Secret) -> Option<ObjectRef<DeserializeGuard<ServiceKeyReq
         .map(|name| ObjectRef::new(name).within(&namespace))
 }
 
-/// Passes the `crds` and `watches` readiness checks once both stores have listed everything
+/// Passes the `crds` and `watches` readiness checks once every store has listed everything
 /// (or gives up at `shutdown`).
 async fn report_synced(
     health: Health,
-    requests: reflector::Store<DeserializeGuard<ServiceKeyRequest>>,
-    regions: reflector::Store<DeserializeGuard<OnRampRegion>>,
+    stores: Vec<futures::future::BoxFuture<'static, ()>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let ready = async {
-        let _ = requests.wait_until_ready().await;
-        let _ = regions.wait_until_ready().await;
+        futures::future::join_all(stores).await;
         health.pass(Check::Crds);
         health.pass(Check::Watches);
     };
@@ -215,45 +218,44 @@ async fn report_synced(
     }
 }
 
-/// Runs every controller until `shutdown` resolves, reporting to `process`: only while
-/// `process.leadership` says so do they reconcile; their watches, stores and Megaport snapshots
-/// run either way, so a standby takes over warm.
-pub async fn run(
-    client: Client,
-    ports: Ports,
-    settings: Settings,
-    seal: RecordSeal,
-    process: Process,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let shutdown = shutdown.shared();
-    let controller_config =
-        kube::runtime::controller::Config::default().concurrency(settings.concurrency);
-    let health = process.health.clone();
-    let leadership = process.leadership.clone();
-    let shared = Arc::new(Shared::in_process(
-        client.clone(),
-        ports.products,
-        settings.clone(),
-        process,
-    ));
-    let ctx = Arc::new(Context::for_requests(shared.clone(), ports.keys, seal));
-    let (stream, store) = watch_requests(&client, ctx.clone());
+/// Resolves once `store` has listed everything.
+fn synced<K>(store: reflector::Store<K>) -> futures::future::BoxFuture<'static, ()>
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
+{
+    Box::pin(async move {
+        let _ = store.wait_until_ready().await;
+    })
+}
+
+type Running = futures::future::BoxFuture<'static, ()>;
+
+/// The ServiceKeyRequest controller (with the refresher of the Megaport snapshots), and when its
+/// store has listed everything.
+fn requests_controller(
+    client: &Client,
+    ctx: Arc<Context>,
+    config: kube::runtime::controller::Config,
+    leadership: &Leadership,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) -> (Running, Running) {
+    let (stream, store) = watch_requests(client, ctx.clone());
     let requests = Controller::for_stream(stream, store.clone());
     // What changes in Megaport brings back exactly the requests it concerns.
     let (triggers, triggered) = futures::channel::mpsc::unbounded();
     let refresher = refresh::run(ctx.clone(), triggers, shutdown.clone());
-    let requests_health = health.clone();
+    let health = ctx.process.health.clone();
     let requests = requests
         .reconcile_on(triggered)
-        .reconcile_all_on(became_leader(&leadership))
+        .reconcile_all_on(became_leader(leadership))
         .watches(
             Api::<Secret>::all(client.clone()),
             own_secrets(),
             request_of,
         )
-        .with_config(controller_config.clone())
-        .graceful_shutdown_on(shutdown.clone())
+        .with_config(config)
+        .graceful_shutdown_on(shutdown)
         .run(
             |obj, ctx| {
                 guarded(
@@ -264,34 +266,130 @@ pub async fn run(
                 )
             },
             error_policy,
-            ctx.clone(),
+            ctx,
         )
         .for_each(move |result| {
-            log_controller_error("ServiceKeyRequest", &requests_health, result);
+            log_controller_error("ServiceKeyRequest", &health, result);
             async {}
         });
+    let running = Box::pin(async move {
+        futures::join!(requests, refresher);
+    });
+    (running, synced(store))
+}
 
-    let regions = Controller::new(
-        Api::<DeserializeGuard<OnRampRegion>>::all(client),
+/// A controller of `K` whose objects are each decoded on their own, reconciled by `reconcile`
+/// while this replica leads; and when its store has listed everything.
+fn guarded_controller<K, C, F, Fut>(
+    kind: &'static str,
+    client: &Client,
+    ctx: Arc<C>,
+    config: kube::runtime::controller::Config,
+    leadership: &Leadership,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+    reconcile: F,
+) -> (Running, Running)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    C: AsRef<Shared> + Send + Sync + 'static,
+    F: Fn(Arc<DeserializeGuard<K>>, Arc<C>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    let controller = Controller::new(
+        Api::<DeserializeGuard<K>>::all(client.clone()),
         watcher::Config::default(),
     )
-    .with_config(controller_config)
-    .reconcile_all_on(became_leader(&leadership));
-    let regions_store = regions.store();
-    let regions_health = health.clone();
-    let regions = regions
-        .graceful_shutdown_on(shutdown.clone())
+    .with_config(config)
+    .reconcile_all_on(became_leader(leadership));
+    let store = controller.store();
+    let health = (*ctx).as_ref().process.health.clone();
+    let running = controller
+        .graceful_shutdown_on(shutdown)
         .run(
-            |obj, ctx| guarded("OnRampRegion", obj, ctx, onramp_region::reconcile),
+            move |obj, ctx| guarded(kind, obj, ctx, reconcile),
             error_policy,
-            shared,
+            ctx,
         )
         .for_each(move |result| {
-            log_controller_error("OnRampRegion", &regions_health, result);
+            log_controller_error(kind, &health, result);
             async {}
         });
-    let synced = report_synced(health, store, regions_store, shutdown);
-    futures::join!(requests, regions, refresher, synced);
+    (Box::pin(running), synced(store))
+}
+
+/// Runs the controllers `settings` enables until `shutdown` resolves, reporting to
+/// `process`: only while `process.leadership` says so do they reconcile; their watches,
+/// stores and Megaport snapshots run either way, so a standby takes over warm.
+pub async fn run(
+    client: Client,
+    ports: Ports,
+    settings: Settings,
+    seal: RecordSeal,
+    process: Process,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let shutdown = shutdown.shared();
+    let config = kube::runtime::controller::Config::default().concurrency(settings.concurrency);
+    let health = process.health.clone();
+    let leadership = process.leadership.clone();
+    let kinds = settings.controllers.clone();
+    let shared = Arc::new(Shared::in_process(
+        client.clone(),
+        ports.products,
+        settings,
+        process,
+    ));
+    let mut running: Vec<Running> = Vec::new();
+    let mut stores: Vec<Running> = Vec::new();
+    let mut add = |(run, store): (Running, Running)| {
+        running.push(run);
+        stores.push(store);
+    };
+    if kinds.contains(&Kind::ServiceKeyRequest) {
+        let ctx = Arc::new(Context::for_requests(
+            shared.clone(),
+            ports.keys,
+            seal.clone(),
+        ));
+        add(requests_controller(
+            &client,
+            ctx,
+            config.clone(),
+            &leadership,
+            shutdown.clone(),
+        ));
+    }
+    if kinds.contains(&Kind::OnRampRegion) {
+        add(guarded_controller::<OnRampRegion, _, _, _>(
+            "OnRampRegion",
+            &client,
+            shared.clone(),
+            config.clone(),
+            &leadership,
+            shutdown.clone(),
+            onramp_region::reconcile,
+        ));
+    }
+    if kinds.contains(&Kind::SavedConfiguration) {
+        let ctx = Arc::new(Orders::new(shared.clone(), ports.accounts, seal));
+        add(guarded_controller::<SavedConfiguration, _, _, _>(
+            "SavedConfiguration",
+            &client,
+            ctx,
+            config,
+            &leadership,
+            shutdown.clone(),
+            saved_configuration::reconcile,
+        ));
+    }
+    let synced = report_synced(health, stores, shutdown);
+    futures::join!(futures::future::join_all(running), synced);
 }
 
 #[cfg(test)]

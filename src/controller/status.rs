@@ -16,6 +16,7 @@ use super::{Error, Shared, Step};
 use crate::crd::FIELD_MANAGER;
 use crate::crd::conditions::{self, ConditionType, Desired, Reason};
 use crate::crd::onramp_region::OnRampRegionStatus;
+use crate::crd::saved_configuration::SavedConfigurationStatus;
 use crate::crd::service_key_request::ServiceKeyRequestStatus;
 
 /// A status with conditions.
@@ -29,6 +30,18 @@ pub trait Conditioned: Serialize + Clone + Default {
 }
 
 impl Conditioned for ServiceKeyRequestStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+    }
+}
+
+impl Conditioned for SavedConfigurationStatus {
     fn conditions(&self) -> &[Condition] {
         &self.conditions
     }

@@ -164,6 +164,30 @@ reasons! {
     Abandoned,
     /// Event: keys could not be deactivated on deletion.
     DeactivationFailed,
+    /// Configuration: being checked and priced for the first time.
+    Validating,
+    /// Configuration: saved and priced (Ready while not ordered).
+    Quoted,
+    /// Configuration: an account rule or Megaport refuses the design.
+    DesignInvalid,
+    /// Configuration: being bought (also the event when a round is bought).
+    Ordering,
+    /// Configuration: Megaport refused the order.
+    OrderRefused,
+    /// Configuration: a VXC waits for a service key only a person can supply.
+    OrderBlocked,
+    /// Configuration: bought, not every service LIVE yet.
+    Provisioning,
+    /// Configuration: every service LIVE.
+    Live,
+    /// Event: services bought (one round of the order).
+    ServicesOrdered,
+    /// Event: products found by their tags after a buy with an unknown outcome.
+    ServicesAdopted,
+    /// Event: services cancelled on deletion, as the deletion policy says.
+    ServicesCancelled,
+    /// Event: services could not be cancelled on deletion.
+    CancellationFailed,
 }
 
 /// A desired condition, before timestamps are applied.

@@ -333,7 +333,7 @@ pub enum ConfigurationPhase {
     Ordering,
     /// Bought; services not all LIVE yet.
     Provisioning,
-    /// Every service is LIVE (or, for a VXC to a key that needs approval, waits for it).
+    /// Every service is LIVE.
     Live,
     /// The order failed (see conditions).
     Failed,
@@ -355,6 +355,13 @@ pub struct SavedConfigurationStatus {
     /// How many services the configuration has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_count: Option<u32>,
+    /// The generation the quote (or the problems) describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_generation: Option<i64>,
+    /// When the design was last checked and priced (again at most once per the operator's
+    /// validation interval, default 24 h, and on every change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validated_at: Option<Time>,
     /// The price Megaport quoted for the design.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<Quote>,
@@ -375,12 +382,17 @@ pub struct SavedConfigurationStatus {
 pub struct Quote {
     /// Per service.
     pub services: Vec<ServiceQuote>,
-    /// Sum of the monthly rates.
+    /// Sum of the monthly rates (of the priced services; "mixed" when they are billed in
+    /// more than one currency).
     pub monthly_total: String,
-    /// Currency (e.g. USD).
+    /// Currency (e.g. USD; several, comma-separated, for a design across billing markets).
     pub currency: String,
     /// When Megaport priced it.
     pub validated_at: Time,
+    /// VXCs not priced yet: their ends are services of this design, which Megaport prices
+    /// only once they exist (after the first round of the order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpriced: Vec<String>,
 }
 
 /// One service's price.
@@ -402,6 +414,9 @@ pub struct ServiceQuote {
     /// The metro, as Megaport names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metro: Option<String>,
+    /// Its currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// Something that stands in the way of ordering.
@@ -449,4 +464,7 @@ pub struct OrderedService {
     /// DEPLOYABLE, CONFIGURED, LIVE, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_status: Option<String>,
+    /// A VXC to a service key that is not pre-approved: PENDING until the key's owner decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
 }

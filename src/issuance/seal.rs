@@ -36,28 +36,40 @@ impl RecordSeal {
         Self { key }
     }
 
-    fn mac(&self, uid: &str, records: &[Record]) -> Hmac<Sha256> {
+    fn mac(&self, uid: &str, text: &str) -> Hmac<Sha256> {
         // The key is 32 bytes: HMAC takes keys of any length, so this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(uid.as_bytes());
         mac.update(b"\n");
-        mac.update(render_records(records).as_bytes());
+        mac.update(text.as_bytes());
         mac
     }
 
     /// The seal of `records` for the request `uid` (hex).
     pub fn seal(&self, uid: &str, records: &[Record]) -> String {
-        let tag = self.mac(uid, records).finalize().into_bytes();
-        tag.iter().map(|b| format!("{b:02x}")).collect()
+        self.seal_text(uid, &render_records(records))
     }
 
     /// Whether `seal` is the seal of `records` for `uid` (compared in constant time).
     pub fn verifies(&self, uid: &str, records: &[Record], seal: &str) -> bool {
+        self.verifies_text(uid, &render_records(records), seal)
+    }
+
+    /// The seal of any `text` the operator writes on the object `uid` (hex); a different
+    /// purpose must render differently (the SavedConfiguration order records are JSON of
+    /// another shape, so they never pass for key records).
+    pub fn seal_text(&self, uid: &str, text: &str) -> String {
+        let tag = self.mac(uid, text).finalize().into_bytes();
+        tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `seal` is the seal of `text` for `uid` (compared in constant time).
+    pub fn verifies_text(&self, uid: &str, text: &str, seal: &str) -> bool {
         let Some(bytes) = decode_hex(seal) else {
             return false;
         };
-        self.mac(uid, records).verify_slice(&bytes).is_ok()
+        self.mac(uid, text).verify_slice(&bytes).is_ok()
     }
 }
 

@@ -1,5 +1,5 @@
 //! An in-process fake of the Megaport ports the controllers call ([`ProductsApi`],
-//! [`ServiceKeysApi`]), over the simulator's world with no HTTP and no ports
+//! [`ServiceKeysApi`], [`OrderingApi`], acting for managed companies as [`Accounts`]), over the simulator's world with no HTTP and no ports
 //! ([`megaport_sim::InProcess`]): the simulator's real rules, counters and fault injection; the
 //! operator's own models and error type (decoded from the same envelopes, refusals built by the
 //! client's own error path). For reconcile tests.
@@ -11,8 +11,12 @@ use serde_json::Value;
 
 use super::client::api_error;
 use super::error::decode_detail;
-use super::models::{CreateServiceKey, Location, Product, ServiceKey, UpdateServiceKey};
-use super::{MegaportError, ProductsApi, ServiceKeysApi};
+use super::models::{
+    BillingMarket, BoughtItem, CreateServiceKey, Location, ManagedCompany, OrderItem, Product,
+    ProductAction, ResourceTag, ServiceKey, ServiceShape, UpdateServiceKey, ValidatedItem,
+    VxcUpdate,
+};
+use super::{Accounts, MegaportApi, MegaportError, OrderingApi, ProductsApi, ServiceKeysApi};
 
 /// The simulator in-process, as one API client of its scenario.
 #[derive(Clone)]
@@ -20,6 +24,8 @@ pub struct FakeMegaport {
     /// The simulator (faults, counters, clock).
     pub sim: InProcess,
     token: String,
+    /// The managed company every call acts for (`X-Call-Context`).
+    context: Option<String>,
 }
 
 /// A connection the simulator dropped (a fault).
@@ -38,7 +44,19 @@ impl FakeMegaport {
                 quantumgpu::PROVIDER_ADMIN_SECRET,
             )
             .unwrap_or_default();
-        Self { sim, token }
+        Self {
+            sim,
+            token,
+            context: None,
+        }
+    }
+
+    /// The same fake acting for the managed company `company_uid`.
+    pub fn acting_for(&self, company_uid: &str) -> Self {
+        Self {
+            context: Some(company_uid.to_owned()),
+            ..self.clone()
+        }
     }
 
     async fn call<T: DeserializeOwned>(
@@ -52,7 +70,14 @@ impl FakeMegaport {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let answer = self
             .sim
-            .call(method, path, query.as_deref(), Some(&self.token), bytes)
+            .call_for(
+                method,
+                path,
+                query.as_deref(),
+                Some(&self.token),
+                self.context.as_deref(),
+                bytes,
+            )
             .await
             .map_err(|_| MegaportError::Transport {
                 endpoint,
@@ -151,6 +176,95 @@ impl ServiceKeysApi for FakeMegaport {
             )
             .await?;
         Ok(free.contains(&i64::from(vlan)))
+    }
+}
+
+impl Accounts for FakeMegaport {
+    fn account(&self, company_uid: Option<&str>) -> std::sync::Arc<dyn MegaportApi> {
+        match company_uid {
+            Some(uid) => std::sync::Arc::new(self.acting_for(uid)),
+            None => std::sync::Arc::new(self.clone()),
+        }
+    }
+}
+
+#[async_trait]
+impl OrderingApi for FakeMegaport {
+    async fn validate_network_design(
+        &self,
+        items: &[OrderItem],
+    ) -> Result<Vec<ValidatedItem>, MegaportError> {
+        let body = json(&items)?;
+        let path = "/v3/networkdesign/validate";
+        self.call("POST /v3/networkdesign/validate", path, None, Some(body))
+            .await
+    }
+
+    async fn buy_network_design(
+        &self,
+        items: &[OrderItem],
+        discount_codes: &[String],
+    ) -> Result<Vec<BoughtItem>, MegaportError> {
+        let body =
+            serde_json::json!({"networkDesign": json(&items)?, "discountCodes": discount_codes});
+        let path = "/v4/networkdesign/buy";
+        self.call("POST /v4/networkdesign/buy", path, None, Some(body))
+            .await
+    }
+
+    async fn product_action(&self, uid: &str, action: ProductAction) -> Result<(), MegaportError> {
+        let path = format!("/v3/product/{uid}/action/{}", action.as_str());
+        let _: Value = self
+            .call("POST /v3/product/{uid}/action/{action}", &path, None, None)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_product_tags(&self, uid: &str) -> Result<Vec<ResourceTag>, MegaportError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Tags {
+            resource_tags: Vec<ResourceTag>,
+        }
+        let path = format!("/v2/product/{uid}/tags");
+        let tags: Tags = self
+            .call("GET /v2/product/{uid}/tags", &path, None, None)
+            .await?;
+        Ok(tags.resource_tags)
+    }
+
+    async fn put_product_tags(&self, uid: &str, tags: &[ResourceTag]) -> Result<(), MegaportError> {
+        let path = format!("/v2/product/{uid}/tags");
+        let body = serde_json::json!({"resourceTags": json(&tags)?});
+        let _: Value = self
+            .call("PUT /v2/product/{uid}/tags", &path, None, Some(body))
+            .await?;
+        Ok(())
+    }
+
+    async fn list_billing_markets(&self) -> Result<Vec<BillingMarket>, MegaportError> {
+        self.call("GET /v2/market", "/v2/market", None, None).await
+    }
+
+    async fn list_managed_companies(&self) -> Result<Vec<ManagedCompany>, MegaportError> {
+        let path = "/v2/managedCompanies";
+        self.call("GET /v2/managedCompanies", path, None, None)
+            .await
+    }
+
+    async fn update_vxc(
+        &self,
+        uid: &str,
+        update: &VxcUpdate,
+    ) -> Result<ServiceShape, MegaportError> {
+        let path = format!("/v3/product/vxc/{uid}");
+        self.call(
+            "PUT /v3/product/vxc/{uid}",
+            &path,
+            None,
+            Some(json(update)?),
+        )
+        .await
     }
 }
 

@@ -51,6 +51,23 @@ pub trait MegaportApi: ProductsApi + ServiceKeysApi + OrderingApi {}
 
 impl<T: ProductsApi + ServiceKeysApi + OrderingApi> MegaportApi for T {}
 
+/// The API for the company itself or acting for one of the companies it manages (a partner's
+/// managed accounts: every call then carries `X-Call-Context`). What the SavedConfiguration
+/// controller depends on: a configuration may order for a managed account.
+pub trait Accounts: Send + Sync {
+    /// The API acting for `company_uid`, or for the company itself when `None`.
+    fn account(&self, company_uid: Option<&str>) -> std::sync::Arc<dyn MegaportApi>;
+}
+
+impl Accounts for MegaportClient {
+    fn account(&self, company_uid: Option<&str>) -> std::sync::Arc<dyn MegaportApi> {
+        match company_uid {
+            Some(uid) => std::sync::Arc::new(self.acting_for(uid)),
+            None => std::sync::Arc::new(self.clone()),
+        }
+    }
+}
+
 /// Reading the provider's products and Megaport's locations (the OnRampRegion controller
 /// and the shared products snapshot). Idempotent: implementations retry them.
 #[async_trait]

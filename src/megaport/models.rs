@@ -731,6 +731,9 @@ pub struct PortOrder {
     /// Promo code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promo_code: Option<String>,
+    /// Members of a LAG (absent: a single Port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_port_count: Option<u8>,
     /// Tags stored on the new product.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resource_tags: Vec<ResourceTag>,
@@ -1195,6 +1198,7 @@ mod tests {
             },
             cost_centre: None,
             promo_code: None,
+            lag_port_count: None,
             resource_tags: vec![ResourceTag {
                 key: "k8s-uid".into(),
                 value: "u".into(),

@@ -37,8 +37,24 @@ pub struct KeyEnd {
 pub struct Design {
     /// Items that can be sent now.
     pub items: Vec<OrderItem>,
+    /// The service each item orders (same order as `items`).
+    pub services: Vec<String>,
     /// VXCs (by name) whose end is a service not bought yet.
     pub waiting: Vec<String>,
+}
+
+/// The existing products `items` attach VXCs to (A and B ends): buys that touch one are
+/// serialised (concurrent VXC orders on one Port have failed in Megaport).
+pub fn products_touched(items: &[OrderItem]) -> std::collections::BTreeSet<String> {
+    let mut touched = std::collections::BTreeSet::new();
+    for item in items {
+        if let OrderItem::Vxc(vxc) = item {
+            touched.insert(vxc.product_uid.clone());
+            let b_ends = vxc.associated_vxcs.iter();
+            touched.extend(b_ends.filter_map(|line| line.b_end.product_uid.clone()));
+        }
+    }
+    touched
 }
 
 /// The order items of `spec` for configuration `uid`. `bought` maps service names to the
@@ -53,18 +69,27 @@ pub fn items(
     let services = &spec.services;
     let todo = |c: &Common| !bought.contains_key(&c.name);
     let mut design = Design::default();
-    let ports = services.ports.iter().filter(|p| todo(&p.common));
-    design.items.extend(ports.map(|p| port_item(p, uid)));
-    let mcrs = services.mcrs.iter().filter(|m| todo(&m.common));
-    design.items.extend(mcrs.map(|m| mcr_item(m, uid)));
-    let mves = services.mves.iter().filter(|m| todo(&m.common));
-    design.items.extend(mves.map(|m| mve_item(m, uid)));
+    let mut add = |name: &str, item: OrderItem| {
+        design.items.push(item);
+        design.services.push(name.to_owned());
+    };
+    for p in services.ports.iter().filter(|p| todo(&p.common)) {
+        add(&p.common.name, port_item(p, uid));
+    }
+    for m in services.mcrs.iter().filter(|m| todo(&m.common)) {
+        add(&m.common.name, mcr_item(m, uid));
+    }
+    for m in services.mves.iter().filter(|m| todo(&m.common)) {
+        add(&m.common.name, mve_item(m, uid));
+    }
+    let mut waiting = Vec::new();
     for vxc in services.vxcs.iter().filter(|v| todo(&v.common)) {
         match vxc_item(vxc, uid, bought, keys.get(&vxc.common.name)) {
-            Some(item) => design.items.push(item),
-            None => design.waiting.push(vxc.common.name.clone()),
+            Some(item) => add(&vxc.common.name, item),
+            None => waiting.push(vxc.common.name.clone()),
         }
     }
+    design.waiting = waiting;
     design
 }
 
@@ -80,6 +105,7 @@ fn port_item(port: &crd::PortOrder, uid: &str) -> OrderItem {
         config: zone_config(port.diversity_zone, None),
         cost_centre: port.common.cost_centre.clone(),
         promo_code: port.common.promo_code.clone(),
+        lag_port_count: port.lag_port_count,
         resource_tags: tags(uid, &port.common),
     })
 }
@@ -164,6 +190,29 @@ fn end_product(
     }
 }
 
+fn commons(spec: &SavedConfigurationSpec) -> impl Iterator<Item = &Common> {
+    let s = &spec.services;
+    let ports = s.ports.iter().map(|p| &p.common);
+    let mcrs = s.mcrs.iter().map(|m| &m.common);
+    let mves = s.mves.iter().map(|m| &m.common);
+    ports
+        .chain(mcrs)
+        .chain(mves)
+        .chain(s.vxcs.iter().map(|v| &v.common))
+}
+
+/// The name of every service of `spec`.
+pub fn names(spec: &SavedConfigurationSpec) -> Vec<String> {
+    commons(spec).map(|c| c.name.clone()).collect()
+}
+
+/// Every service's name with its product name in Megaport.
+pub fn product_names(spec: &SavedConfigurationSpec) -> Vec<(String, String)> {
+    commons(spec)
+        .map(|c| (c.name.clone(), product_name(c)))
+        .collect()
+}
+
 fn product_name(c: &Common) -> String {
     c.product_name.clone().unwrap_or_else(|| c.name.clone())
 }
@@ -242,6 +291,7 @@ mod tests {
         let first = items(&spec(), UID, &BTreeMap::new(), &keys);
         let sent = wire(&first);
         assert_eq!(first.waiting, ["to-mcr", "to-provider"]);
+        assert_eq!(first.services, ["la-port", "la-mcr"]);
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0]["productType"], "MEGAPORT");
         assert_eq!(sent[0]["productName"], "la-port");
@@ -263,6 +313,9 @@ mod tests {
         assert!(second.waiting.is_empty());
         let sent = wire(&second);
         assert_eq!(sent.len(), 2);
+        let touched: Vec<String> = products_touched(&second.items).into_iter().collect();
+        assert_eq!(touched, [PROVIDER_PORT, "m-uid", "p-uid"]);
+        assert!(products_touched(&first.items).is_empty(), "no VXC, no lock");
         assert_eq!(sent[0]["productUid"], "p-uid");
         let line = &sent[0]["associatedVxcs"][0];
         assert_eq!(

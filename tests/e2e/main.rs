@@ -12,6 +12,7 @@ mod hostile;
 mod issuing;
 mod leader_election;
 mod onramp_region;
+mod ordering;
 mod quirks;
 mod saved_configuration;
 mod service_key_request;

@@ -330,6 +330,7 @@ impl Operator {
 
     /// Short refresh periods, so tests see changes within seconds.
     pub fn fast() -> megaport_operator::controller::Settings {
+        use megaport_operator::controller::Kind;
         megaport_operator::controller::Settings {
             products_refresh: Duration::from_secs(1),
             keys_refresh: Duration::from_secs(1),
@@ -337,6 +338,10 @@ impl Operator {
             backoff_max: Duration::from_secs(5),
             // The tests change specs faster than Megaport's pace allows.
             update_spacing: Duration::ZERO,
+            provisioning_poll: Duration::from_secs(1),
+            // Only the SavedConfiguration tests order: no other test's operator buys designs
+            // another test left behind.
+            controllers: vec![Kind::OnRampRegion, Kind::ServiceKeyRequest],
             ..megaport_operator::controller::Settings::default()
         }
     }
@@ -430,6 +435,9 @@ impl OperatorProcess {
             .env("KEYS_REFRESH_SECONDS", "1")
             .env("PRODUCTS_REFRESH_SECONDS", "1")
             .env("KEY_UPDATE_SPACING_SECONDS", "0")
+            // As in Operator::fast: only the SavedConfiguration tests run that controller.
+            .env("CONTROLLERS", "OnRampRegion,ServiceKeyRequest")
+            .env("PROVISIONING_POLL_SECONDS", "1")
             .env("HTTP_ADDR", "127.0.0.1:0")
             .envs(env.iter().copied())
             .stdin(Stdio::null())

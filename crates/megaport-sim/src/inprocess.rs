@@ -50,11 +50,27 @@ impl InProcess {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Answer, Dropped> {
+        self.call_for(method, path, query, token, None, body).await
+    }
+
+    /// As [`Self::call`], acting for the managed company `context` (`X-Call-Context`) if set.
+    pub async fn call_for(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        token: Option<&str>,
+        context: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Answer, Dropped> {
         let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
         let mut headers = HeaderMap::new();
         if let Some(value) = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
         {
             headers.insert("authorization", value);
+        }
+        if let Some(value) = context.and_then(|c| HeaderValue::from_str(c).ok()) {
+            headers.insert(crate::api::CALL_CONTEXT, value);
         }
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         let response = server::respond(

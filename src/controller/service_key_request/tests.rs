@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
-use kube::Client;
+use http::Response;
 use kube::client::Body;
 use kube::core::DeserializeGuard;
 use megaport_sim::{FaultSpec, quantumgpu};
 use serde_json::{Value, json};
 
 use super::{FINALIZER, reconcile};
+use crate::controller::mock_api::{self, Call, merge, not_found, respond};
 use crate::controller::{Context, Ports, Settings};
 use crate::crd::ServiceKeyRequest;
 use crate::issuance::RecordSeal;
@@ -22,60 +22,11 @@ use crate::megaport::prelude::*;
 const NS: &str = "tenant";
 const UID: &str = "0b9f6c1e-52a4-4f0e-8e43-7d2a6c1b9e10";
 
-/// One Kubernetes call as the mock apiserver saw it.
-#[derive(Clone, Debug)]
-struct Call {
-    method: String,
-    path: String,
-    query: String,
-    body: Value,
-}
-
-impl Call {
-    fn short(&self) -> String {
-        let dry = if self.query.contains("dryRun") {
-            " (dry run)"
-        } else {
-            ""
-        };
-        let tail = self.path.rsplit('/').take(2).collect::<Vec<_>>();
-        format!("{} {}/{}{dry}", self.method, tail[1], tail[0])
-    }
-}
-
 /// What the mock apiserver holds: the request and its Secret.
 #[derive(Clone, Default)]
 struct ApiState {
     request: Value,
     secret: Option<Value>,
-}
-
-fn respond(status: u16, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string().into_bytes()));
-    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-    response
-}
-
-fn not_found() -> Response<Body> {
-    respond(
-        404,
-        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
-    )
-}
-
-fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
 }
 
 /// Answers one call like an apiserver would for this test's objects.
@@ -137,29 +88,11 @@ async fn run_with(
     secret: Option<Value>,
     settings: Settings,
 ) -> Outcome {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, NS);
     let state = ApiState {
         request: request.clone(),
         secret,
     };
-    let server = tokio::spawn(async move {
-        let mut state = state;
-        let mut calls = Vec::new();
-        while let Some((req, send)) = handle.next_request().await {
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect_bytes().await.unwrap_or_default();
-            let call = Call {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or_default().to_owned(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            send.send_response(answer(&mut state, &call));
-            calls.push(call);
-        }
-        (calls, state)
-    });
+    let (client, server) = mock_api::serve(state, answer);
     let ctx = Arc::new(Context::new(
         client,
         Ports::of(Arc::new(fake.clone())),

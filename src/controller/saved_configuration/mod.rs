@@ -1,0 +1,312 @@
+//! The SavedConfiguration controller, as steps around the pure decisions of
+//! [`crate::ordering`]:
+//!
+//! 1. **observe** ([`observe`]): the order records (sealed, or this process's last write), the
+//!    service keys the VXCs read from Secrets;
+//! 2. **validate** only when due ([`decide::validation_due`]: a new generation, a key that
+//!    changed, or the interval, default 24 h): the account rules over Megaport's locations and
+//!    the account's billing markets, the keys looked up, `POST /v3/networkdesign/validate`;
+//! 3. **decide** the order's next step ([`decide::step`]);
+//! 4. **execute** ([`execute`]): search the tagged products after an unknown outcome, or buy one
+//!    round (services, then the VXCs between them) with a pending record saved first and buys
+//!    on one product serialised, or read where the bought services are;
+//! 5. **report**: the status ([`ordering::status::desired_status`]) through the shared writer.
+//!
+//! Deletion goes through a finalizer: `deletionPolicy` Retain leaves the services, Cancel and
+//! CancelNow cancel them (VXCs first), and `megaport.onramp.dev/abandon: "true"` lets go
+//! without Megaport. A failed step leaves its reason in status before the retry policy.
+
+mod execute;
+mod observe;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, Event as Finalize};
+use kube::{Api, Resource, ResourceExt};
+use tracing::Instrument;
+
+use super::{Error, Orders, invalid, status};
+use crate::crd::conditions::Reason;
+use crate::crd::saved_configuration::{
+    ConfigurationPhase, SavedConfiguration, ServicesDeletionPolicy,
+};
+use crate::issuance::ABANDON_ANNOTATION;
+use crate::ordering::status::{Inputs, Progress, Validation};
+use crate::ordering::{self, Ledger, Step, decide};
+
+/// The finalizer that holds a configuration until its services are dealt with.
+pub const FINALIZER: &str = "megaport.onramp.dev/services";
+/// What the controller does, as events name it.
+const ACTION: &str = "Order";
+/// How soon to look again while an order is under way.
+const ORDERING_RETRY: Duration = Duration::from_secs(2);
+/// How soon to look again while a VXC waits for a person (a Secret is not watched).
+const BLOCKED_RETRY: Duration = Duration::from_secs(30);
+
+/// Reconciles one configuration (through the finalizer). One the operator cannot read is
+/// reported on itself; a failed step is reported in status before the error goes on.
+pub async fn reconcile(
+    guard: Arc<DeserializeGuard<SavedConfiguration>>,
+    ctx: Arc<Orders>,
+) -> Result<Action, Error> {
+    let obj = match &guard.0 {
+        Ok(obj) => Arc::new(obj.clone()),
+        Err(invalid) => {
+            return invalid::report::<SavedConfiguration>(&ctx, invalid, FINALIZER).await;
+        }
+    };
+    let span = tracing::info_span!("reconcile", configuration = %obj.name_any(), namespace = %obj.namespace().unwrap_or_default());
+    async {
+        let api = configurations_api(&ctx, &obj);
+        let result = finalizer::finalizer(&api, FINALIZER, obj.clone(), |event| async {
+            match event {
+                Finalize::Apply(obj) => apply(&obj, &ctx).await,
+                Finalize::Cleanup(obj) => cleanup(&obj, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+        if let Err(err) = &result {
+            report_failure(&ctx, &obj, err).await;
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+fn configurations_api(ctx: &Orders, obj: &SavedConfiguration) -> Api<SavedConfiguration> {
+    Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default())
+}
+
+fn is_ordered(obj: &SavedConfiguration) -> bool {
+    obj.spec.order == Some(true)
+}
+
+fn service_count(obj: &SavedConfiguration) -> u32 {
+    let s = &obj.spec.services;
+    let n = s.ports.len() + s.mcrs.len() + s.mves.len() + s.vxcs.len();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+// === apply ===
+
+async fn apply(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let account = ctx.accounts.account(obj.spec.managed_account.as_deref());
+    // Observe.
+    let ledger = observe::ledger(ctx, obj, &uid).await;
+    let keys = observe::keys(ctx, obj).await?;
+    // Validate, when due (and only before anything is bought: then every buy checks itself).
+    let now = jiff::Timestamp::now();
+    let previous = obj.status.as_ref();
+    let due = decide::validation_due(
+        previous,
+        obj.meta().generation,
+        &keys.fingerprints,
+        now,
+        ctx.settings.validation_interval,
+    );
+    let validation = match due {
+        Some(why) if ledger.bought.is_empty() && ledger.pending.is_empty() => {
+            tracing::info!(?why, "checking and pricing the design");
+            observe::validate(obj, &uid, account.as_ref(), &keys, now).await?
+        }
+        _ => Validation::carried(previous),
+    };
+    let key_ends = keys.ends(&validation.keys);
+    // Decide.
+    let design = ordering::items(&obj.spec, &uid, &ledger.bought, &key_ends);
+    let step = decide::step(
+        is_ordered(obj),
+        !validation.problems.is_empty(),
+        &ledger,
+        &design,
+    );
+    // A refused order is not sent again until the design is checked again.
+    let refused = refused_before(obj, due);
+    // Execute, then report.
+    let (progress, services, again) = match (step, refused) {
+        (Step::Buy, Some(note)) => (Progress::Refused(note), Vec::new(), None),
+        (step, _) => execute::run(ctx, obj, &uid, account.as_ref(), ledger, design, step).await?,
+    };
+    let inputs = Inputs {
+        validation: validation.clone(),
+        progress,
+        services,
+        service_count: service_count(obj),
+    };
+    write_status(ctx, obj, &inputs).await?;
+    let again = again.unwrap_or_else(|| match inputs.progress {
+        Progress::Saved | Progress::Held | Progress::Refused(_) => until_due(ctx, &validation, now),
+        Progress::Ordering(_) => ORDERING_RETRY,
+        Progress::Blocked(_) => BLOCKED_RETRY,
+        Progress::Provisioning => ctx.settings.provisioning_poll,
+        Progress::Live => ctx.settings.resync,
+    });
+    Ok(Action::requeue(again))
+}
+
+/// The note of an order Megaport refused for this generation, while the design is not due to
+/// be checked again (then the buy is tried once more).
+fn refused_before(obj: &SavedConfiguration, due: Option<decide::Due>) -> Option<String> {
+    let status = obj.status.as_ref()?;
+    let failed = status.phase == Some(ConfigurationPhase::Failed)
+        && status.observed_generation == obj.meta().generation;
+    if !failed || due.is_some() {
+        return None;
+    }
+    crate::crd::conditions::find(
+        &status.conditions,
+        crate::crd::conditions::ConditionType::Ready,
+    )
+    .map(|c| c.message.clone())
+}
+
+/// Until the design is due to be checked again (at most the resync period).
+fn until_due(ctx: &Orders, validation: &Validation, now: jiff::Timestamp) -> Duration {
+    let interval = ctx.settings.validation_interval;
+    let left = validation.at.as_ref().map_or(Duration::ZERO, |at| {
+        let age = now.duration_since(at.0);
+        let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+        interval.saturating_sub(age)
+    });
+    left.clamp(Duration::from_secs(1), ctx.settings.resync)
+}
+
+/// The status for `inputs`, through the shared writer.
+async fn write_status(
+    ctx: &Orders,
+    obj: &SavedConfiguration,
+    inputs: &Inputs,
+) -> Result<(), Error> {
+    let previous = obj.status.as_ref();
+    let status = ordering::status::desired_status(
+        previous,
+        obj.meta().generation,
+        inputs,
+        jiff::Timestamp::now(),
+    );
+    let api = configurations_api(ctx, obj);
+    status::write(ctx, &api, obj, previous, &status, ACTION).await?;
+    tracing::debug!(phase = ?status.phase, "reconciled SavedConfiguration");
+    Ok(())
+}
+
+/// Leaves a failed step in status (everything else status says is kept), when its reason is
+/// new. Best effort.
+async fn report_failure(ctx: &Orders, obj: &SavedConfiguration, err: &Error) {
+    let message: String = format!("{err}; retrying").chars().take(600).collect();
+    let previous = obj.status.as_ref();
+    let mut status = status::failure(
+        previous,
+        obj.meta().generation,
+        err.step(),
+        &message,
+        jiff::Timestamp::now(),
+    );
+    if status.phase.is_none() {
+        status.phase = Some(ConfigurationPhase::default());
+    }
+    if previous
+        .is_some_and(|p| crate::crd::conditions::same_reasons(&p.conditions, &status.conditions))
+    {
+        return;
+    }
+    let api = configurations_api(ctx, obj);
+    if let Err(e) = status::apply(ctx, &api, obj, previous, &status).await {
+        tracing::warn!(error = %e, "could not record the failure in status");
+    }
+}
+
+// === cleanup ===
+
+/// Deletion: cancel (or retain) the services as `deletionPolicy` says, then let go.
+async fn cleanup(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let abandoned = obj
+        .annotations()
+        .get(ABANDON_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    let policy = obj.spec.deletion_policy.unwrap_or_default();
+    if abandoned {
+        let note =
+            "deleted with the abandon annotation: its services were left as they are in Megaport";
+        status::publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            Reason::Abandoned,
+            note,
+            ACTION,
+        )
+        .await;
+    }
+    if abandoned || policy == ServicesDeletionPolicy::Retain || !is_ordered(obj) {
+        ctx.forget(&uid);
+        return Ok(Action::await_change());
+    }
+    let account = ctx.accounts.account(obj.spec.managed_account.as_deref());
+    let ledger = observe::ledger(ctx, obj, &uid).await;
+    match execute::cancel(obj, &uid, account.as_ref(), ledger, policy).await {
+        Ok(cancelled) => {
+            let how = match policy {
+                ServicesDeletionPolicy::CancelNow => "now (CANCEL_NOW)",
+                _ => "at the end of their terms (CANCEL)",
+            };
+            let note =
+                format!("cancelled {cancelled} services {how}, as deletionPolicy {policy:?} says");
+            status::publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                Reason::ServicesCancelled,
+                &note,
+                ACTION,
+            )
+            .await;
+            ctx.forget(&uid);
+            Ok(Action::await_change())
+        }
+        Err(err) => {
+            let note = format!(
+                "cannot cancel the services, deletion waits: {err}. To delete the configuration and leave its services as they are, annotate it {ABANDON_ANNOTATION}=true"
+            );
+            status::publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                Reason::CancellationFailed,
+                &note,
+                ACTION,
+            )
+            .await;
+            Err(err)
+        }
+    }
+}
+
+/// The services a ledger names, VXCs first (a Port with VXCs attached may refuse to go).
+fn cancel_order(obj: &SavedConfiguration, ledger: &Ledger) -> Vec<(String, String)> {
+    let vxcs: BTreeMap<&str, ()> = obj
+        .spec
+        .services
+        .vxcs
+        .iter()
+        .map(|v| (v.common.name.as_str(), ()))
+        .collect();
+    let (mut first, rest): (Vec<_>, Vec<_>) = ledger
+        .bought
+        .iter()
+        .map(|(s, uid)| (s.clone(), uid.clone()))
+        .partition(|(s, _)| vxcs.contains_key(s.as_str()));
+    first.extend(rest);
+    first
+}
