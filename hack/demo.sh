@@ -4,8 +4,10 @@
 # under ~/.cache) and the Megaport simulator with the QuantumGPU scenario, then shows the catalog,
 # the operator resolving QuantumGPU's regions and issuing its customers' service keys
 # (examples/quantumgpu/), the Secrets customers read, a customer using a key
-# (examples/customer_order.rs) and the request turning Used, and the operator's probes and
-# metrics. Everything it starts is stopped on exit; with KEEP=1 (`make demo KEEP=1`) it all keeps
+# (examples/customer_order.rs) and the request turning Used, saved configurations priced, an
+# order refused for the tech contact and placed by the tech admin through the customer's own
+# operator, its services going LIVE and the provider's key turning Used, and the operator's
+# probes and metrics. Everything it starts is stopped on exit; with KEEP=1 (`make demo KEEP=1`) it all keeps
 # running for you to explore, and the demo prints the KUBECONFIG, the simulator's address and
 # how to stop it.
 set -euo pipefail
@@ -47,6 +49,7 @@ k version 2>/dev/null | indent
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 simlog=$(mktemp -t megaport-sim.XXXXXX.log)
 oplog=$(mktemp -t megaport-operator.XXXXXX.log)
+customer_log=$(mktemp -t megaport-operator-acme.XXXXXX.log)
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # With KEEP=1 the simulator and the operator outlive this script (own sessions: a Ctrl-C here
 # does not reach them).
@@ -55,21 +58,22 @@ if [ "${KEEP:-0}" = 1 ]; then detach=(setsid); fi
 "${detach[@]}" "$sim_bin" --listen "127.0.0.1:$port" --scenario quantumgpu >"$simlog" 2>&1 &
 sim=$!
 op=
+customer_op=
 cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then
     stop="$HARNESS_DIR/stop-demo.sh"
     printf '#!/usr/bin/env bash\n# Stops what `make demo KEEP=1` left running.\nkill %s 2>/dev/null || true\nbash %q %q\n' \
-      "$op $sim" "$PWD/hack/control-plane/down.sh" "$HARNESS_DIR" >"$stop"
+      "$op $customer_op $sim" "$PWD/hack/control-plane/down.sh" "$HARNESS_DIR" >"$stop"
     say "KEEP=1: the control plane, the simulator and the operator are still running"
     echo "   export KUBECONFIG=$KUBECONFIG_ADMIN"
-    echo "   kubectl get orr; kubectl -n acme-robotics get skr        (kubectl: $kubectl_bin)"
+    echo "   kubectl get orr; kubectl -n acme-robotics get skr; kubectl get savedconfig -A   (kubectl: $kubectl_bin)"
     echo "   Megaport simulator: http://127.0.0.1:$port   (curl http://127.0.0.1:$port/_sim/counters; log $simlog)"
     echo "   operator: pid ${op:-?}, log $oplog, probes and metrics on http://127.0.0.1:$http_port (/readyz, /metrics)"
     echo "   operator env: MEGAPORT_BASE_URL=$MEGAPORT_BASE_URL MEGAPORT_TOKEN_URL=$MEGAPORT_TOKEN_URL"
     echo "   stop it all: bash $stop    (or: make down)"
     return
   fi
-  for pid in $op $sim; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  for pid in $op $customer_op $sim; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 for _ in $(seq 1 50); do
@@ -92,6 +96,7 @@ say "Installing the CRDs and the operator's ClusterRole; starting the operator u
 k apply -f crds/ | indent
 k apply -f deploy/rbac.yaml | indent
 KUBECONFIG="$KUBECONFIG_OPERATOR" PRODUCTS_REFRESH_SECONDS=5 KEYS_REFRESH_SECONDS=3 HTTP_ADDR="127.0.0.1:$http_port" \
+  PROVISIONING_POLL_SECONDS=2 CONFIGURATION_SELECTOR=megaport.onramp.dev/account=quantumgpu \
   "${detach[@]}" "$bin" run >"$oplog" 2>&1 &
 op=$!
 echo "   operator pid $op (log: $oplog; probes and metrics on http://127.0.0.1:$http_port)"
@@ -127,6 +132,51 @@ k -n acme-robotics wait --for=jsonpath='{.status.phase}'=Used skr/customer-1 --t
 echo "   \$ kubectl -n acme-robotics get skr customer-1  (used: when, which VXC, which company)"
 k -n acme-robotics get skr customer-1 -o jsonpath='{range .status.keys[*]}state={.state}{"\t"}lastUsed={.lastUsedAt}{"\t"}vxc={.usedByVxc}{"\t"}by={.usedByCompany}{"\n"}{end}' | indent
 k -n acme-robotics get skr | indent
+
+say "Saved configurations: designs saved and priced by anyone, ordered only by people allowed to order"
+echo "   Acme Robotics runs its own operator for its orders: Acme's API key, CONTROLLERS=SavedConfiguration,"
+echo "   CONFIGURATION_SELECTOR=megaport.onramp.dev/account=acme (QuantumGPU's takes account=quantumgpu)"
+KUBECONFIG="$KUBECONFIG_OPERATOR" MEGAPORT_ACCESS_KEY="$CUSTOMER_ACCESS_KEY" MEGAPORT_SECRET_KEY="$CUSTOMER_SECRET_KEY" \
+  CONTROLLERS=SavedConfiguration CONFIGURATION_SELECTOR=megaport.onramp.dev/account=acme \
+  PRODUCTS_REFRESH_SECONDS=5 PROVISIONING_POLL_SECONDS=2 HTTP_ADDR=127.0.0.1:0 \
+  "${detach[@]}" "$bin" run >"$customer_log" 2>&1 &
+customer_op=$!
+echo "   Acme's operator pid $customer_op (log: $customer_log)"
+echo "   \$ kubectl apply -f deploy/ordering.yaml -f examples/quantumgpu/roles.yaml   (the order policy, the role ClusterRoles, who has which)"
+k apply -f deploy/ordering.yaml -f examples/quantumgpu/roles.yaml | indent
+as_contact() { "$kubectl_bin" --kubeconfig "$KUBECONFIG_TECH_CONTACT" "$@"; }
+as_admin() { "$kubectl_bin" --kubeconfig "$KUBECONFIG_TECH_ADMIN" "$@"; }
+echo "   The tech contact saves three designs (examples/quantumgpu/saved-configurations.yaml):"
+for _ in $(seq 1 30); do   # RoleBindings take effect asynchronously
+  saved=$(as_contact apply -f examples/quantumgpu/saved-configurations.yaml 2>&1) && break
+  sleep 1
+done
+echo "$saved" | indent
+k wait --for=jsonpath='{.status.phase}'=Quoted -n acme-robotics savedconfig/la-gpu-uplink --timeout=60s | indent
+k wait --for=jsonpath='{.status.phase}'=Quoted -n quantumgpu-partners savedconfig/nebula-la savedconfig/la-expansion --timeout=60s | indent
+echo "   \$ kubectl get savedconfig -A   (priced by Megaport; VXCs to services of a design are priced once those exist)"
+k get savedconfig -A | indent
+echo "   \$ kubectl -n acme-robotics get savedconfig la-gpu-uplink  (the key it orders with, as Megaport shows it: never the key)"
+k -n acme-robotics get savedconfig la-gpu-uplink -o jsonpath='{range .status.serviceKeys[*]}{.service}: owner={.owner} onRamp={.onRamp} vlan={.vlan} up to {.maxSpeedMbps} Mbps ({.fingerprint}){"\n"}{end}' | indent
+echo "   The tech contact tries to order it:"
+echo "   \$ kubectl -n acme-robotics patch savedconfig la-gpu-uplink --type merge -p '{\"spec\":{\"order\":true}}'"
+for _ in $(seq 1 30); do   # the policy is loaded asynchronously: wait for it with dry runs
+  as_contact -n acme-robotics patch savedconfig la-gpu-uplink --type merge -p '{"spec":{"order":true}}' --dry-run=server 2>&1 | grep -q "may not order" && break
+  sleep 1
+done
+as_contact -n acme-robotics patch savedconfig la-gpu-uplink --type merge -p '{"spec":{"order":true}}' 2>&1 | fold -s -w 110 | indent || true
+echo "   The tech admin orders it:"
+as_admin -n acme-robotics patch savedconfig la-gpu-uplink --type merge -p '{"spec":{"order":true}}' | indent
+k -n acme-robotics wait --for=jsonpath='{.status.phase}'=Provisioning savedconfig/la-gpu-uplink --timeout=60s | indent
+echo "   \$ kubectl -n acme-robotics get savedconfig la-gpu-uplink  (the Port, then the VXC, each bought once)"
+k -n acme-robotics get savedconfig la-gpu-uplink -o jsonpath='{range .status.services[*]}{.name}{"\t"}{.productUid}{"\t"}{.provisioningStatus}{"\n"}{end}' | indent
+echo "   (the simulator's clock skips the minute Megaport takes to provision)"
+curl -fsS -X POST -H 'content-type: application/json' -d '{"seconds": 61}' "http://127.0.0.1:$port/_sim/clock/advance" >/dev/null
+k -n acme-robotics wait --for=jsonpath='{.status.phase}'=Live savedconfig/la-gpu-uplink --timeout=60s | indent
+k -n acme-robotics get savedconfig la-gpu-uplink | indent
+echo "   QuantumGPU's request sees its key used (by Acme's VXC):"
+k -n acme-robotics wait --for=jsonpath='{.status.phase}'=PartiallyUsed skr/us-west-diverse --timeout=60s | indent
+k -n acme-robotics get skr us-west-diverse -o jsonpath='{range .status.keys[*]}{.onRamp}{"\t"}zone={.diversityZone}{"\t"}{.state}{"\t"}vxc={.usedByVxc}{"\t"}by={.usedByCompany}{"\n"}{end}' | indent
 
 say "The operator's probes and metrics (what a kubelet and Prometheus read)"
 echo "   \$ curl http://127.0.0.1:$http_port/readyz"; curl -sS "http://127.0.0.1:$http_port/readyz" | indent

@@ -65,6 +65,11 @@ pub struct RunArgs {
     /// VXCs to a provider's keys runs SavedConfiguration alone.
     #[arg(long, env = "CONTROLLERS", value_enum, value_delimiter = ',', default_values_t = controller::Kind::ALL)]
     pub controllers: Vec<controller::Kind>,
+    /// Only SavedConfigurations matching this label selector are this operator's (e.g.
+    /// `megaport.onramp.dev/account=acme`): a cluster that orders for several Megaport
+    /// accounts runs one operator per account. Default: every SavedConfiguration.
+    #[arg(long, env = "CONFIGURATION_SELECTOR")]
+    pub configuration_selector: Option<String>,
     #[command(flatten)]
     pub election: ElectionArgs,
 }
@@ -282,6 +287,10 @@ fn settings(args: &RunArgs) -> Settings {
         validation_interval: Duration::from_secs(args.validation_interval_seconds.max(60)),
         provisioning_poll: Duration::from_secs(args.provisioning_poll_seconds.max(1)),
         controllers: args.controllers.clone(),
+        configuration_selector: args
+            .configuration_selector
+            .clone()
+            .filter(|s| !s.is_empty()),
         ..Settings::default()
     }
 }

@@ -49,6 +49,9 @@ pub struct Settings {
     pub provisioning_poll: Duration,
     /// The controllers to run (a customer that only orders runs SavedConfiguration alone).
     pub controllers: Vec<Kind>,
+    /// Only the SavedConfigurations matching this label selector are this operator's (a
+    /// cluster ordering for several Megaport accounts runs one operator per account).
+    pub configuration_selector: Option<String>,
 }
 
 /// The kinds the operator has a controller for.
@@ -85,6 +88,7 @@ impl Default for Settings {
             validation_interval: Duration::from_secs(86_400),
             provisioning_poll: Duration::from_secs(30),
             controllers: Kind::ALL.to_vec(),
+            configuration_selector: None,
         }
     }
 }

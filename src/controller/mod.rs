@@ -280,9 +280,11 @@ fn requests_controller(
 
 /// A controller of `K` whose objects are each decoded on their own, reconciled by `reconcile`
 /// while this replica leads; and when its store has listed everything.
+#[allow(clippy::too_many_arguments)] // the controller's parts, passed through once
 fn guarded_controller<K, C, F, Fut>(
     kind: &'static str,
     client: &Client,
+    watch: watcher::Config,
     ctx: Arc<C>,
     config: kube::runtime::controller::Config,
     leadership: &Leadership,
@@ -301,12 +303,9 @@ where
     F: Fn(Arc<DeserializeGuard<K>>, Arc<C>) -> Fut + Send + Sync + Copy + 'static,
     Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
 {
-    let controller = Controller::new(
-        Api::<DeserializeGuard<K>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_config(config)
-    .reconcile_all_on(became_leader(leadership));
+    let controller = Controller::new(Api::<DeserializeGuard<K>>::all(client.clone()), watch)
+        .with_config(config)
+        .reconcile_all_on(became_leader(leadership));
     let store = controller.store();
     let health = (*ctx).as_ref().process.health.clone();
     let running = controller
@@ -369,6 +368,7 @@ pub async fn run(
         add(guarded_controller::<OnRampRegion, _, _, _>(
             "OnRampRegion",
             &client,
+            watcher::Config::default(),
             shared.clone(),
             config.clone(),
             &leadership,
@@ -377,10 +377,15 @@ pub async fn run(
         ));
     }
     if kinds.contains(&Kind::SavedConfiguration) {
+        let watch = match &shared.settings.configuration_selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        };
         let ctx = Arc::new(Orders::new(shared.clone(), ports.accounts, seal));
         add(guarded_controller::<SavedConfiguration, _, _, _>(
             "SavedConfiguration",
             &client,
+            watch,
             ctx,
             config,
             &leadership,

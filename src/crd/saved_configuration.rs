@@ -374,6 +374,23 @@ pub struct SavedConfigurationStatus {
     /// The ordered services.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<OrderedService>,
+    /// The last order Megaport refused: sent again only for a new generation or once the
+    /// validation interval has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_refusal: Option<OrderRefusal>,
+}
+
+/// An order Megaport refused.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRefusal {
+    /// The generation that was ordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// When.
+    pub at: Time,
+    /// What Megaport said.
+    pub message: String,
 }
 
 /// A quote: per service and in total. Amounts are decimal strings in `currency`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::design::Design;
 use super::records::Ledger;
 use crate::crd::saved_configuration::{
-    OrderedService, SavedConfigurationSpec, SavedConfigurationStatus,
+    OrderRefusal, OrderedService, SavedConfigurationSpec, SavedConfigurationStatus,
 };
 use crate::megaport::models::{BoughtItem, Product};
 
@@ -65,6 +65,20 @@ pub fn validation_due(
     let age = now.duration_since(at.0);
     (age >= jiff::SignedDuration::try_from(interval).unwrap_or(jiff::SignedDuration::MAX))
         .then_some(Due::Stale)
+}
+
+/// Whether an order Megaport refused (`refusal`) may be sent again: for a new generation, or
+/// once `interval` has passed since.
+pub fn may_resend(
+    refusal: Option<&OrderRefusal>,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+    interval: Duration,
+) -> bool {
+    refusal.is_none_or(|r| {
+        let age = Duration::try_from(now.duration_since(r.at.0)).unwrap_or(Duration::ZERO);
+        r.generation != generation || age >= interval
+    })
 }
 
 /// What the order does next.

@@ -311,3 +311,38 @@ fn bought_services_are_found_in_the_products_list_vxcs_nested() {
     );
     assert!(all_live(&spec, &seen[1..2]));
 }
+
+#[test]
+fn a_refused_order_is_resent_only_for_a_new_generation_or_after_the_interval() {
+    use crate::crd::saved_configuration::OrderRefusal;
+    let refusal = OrderRefusal {
+        generation: Some(2),
+        at: Time(at(0)),
+        message: "Credit limit exceeded".into(),
+    };
+    let table = [
+        ("never refused", None, 2, 10, true),
+        (
+            "same generation, an hour later",
+            Some(&refusal),
+            2,
+            3_600,
+            false,
+        ),
+        (
+            "same generation, a day later",
+            Some(&refusal),
+            2,
+            86_400,
+            true,
+        ),
+        ("a new generation", Some(&refusal), 3, 10, true),
+    ];
+    for (case, refusal, generation, now, want) in table {
+        assert_eq!(
+            may_resend(refusal, Some(generation), at(now), DAY),
+            want,
+            "{case}"
+        );
+    }
+}

@@ -6,7 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::crd::conditions::{self, ConditionType, Desired, Reason};
 use crate::crd::saved_configuration::{
-    ConfigurationPhase, KeySeen, OrderedService, Quote, SavedConfigurationStatus, ServiceProblem,
+    ConfigurationPhase, KeySeen, OrderRefusal, OrderedService, Quote, SavedConfigurationStatus,
+    ServiceProblem,
 };
 
 /// The last check and price of the design.
@@ -38,7 +39,7 @@ impl Validation {
 }
 
 /// Where the order is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Progress {
     /// Not ordered.
     Saved,
@@ -47,7 +48,7 @@ pub enum Progress {
     /// Being bought (what is happening).
     Ordering(String),
     /// Megaport refused the order.
-    Refused(String),
+    Refused(OrderRefusal),
     /// A VXC waits for a person (why).
     Blocked(String),
     /// Bought, not all LIVE.
@@ -128,10 +129,14 @@ fn phase(inputs: &Inputs) -> (ConfigurationPhase, Desired, Option<Desired>) {
             Desired::no(Ready, Reason::Ordering, note),
             Some(Desired::yes(Reconciling, Reason::Ordering, note)),
         ),
-        Progress::Refused(note) => (
+        Progress::Refused(refusal) => (
             P::Failed,
-            Desired::no(Ready, Reason::OrderRefused, note),
-            Some(Desired::yes(Stalled, Reason::OrderRefused, note)),
+            Desired::no(Ready, Reason::OrderRefused, &refusal.message),
+            Some(Desired::yes(
+                Stalled,
+                Reason::OrderRefused,
+                &refusal.message,
+            )),
         ),
         Progress::Blocked(note) => (
             P::Ordering,
@@ -203,6 +208,10 @@ pub fn desired_status(
         problems: v.problems,
         service_keys: v.keys,
         services: inputs.services.clone(),
+        order_refusal: match &inputs.progress {
+            Progress::Refused(refusal) => Some(refusal.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -300,7 +309,11 @@ mod tests {
                 Some(Reconciling),
             ),
             (
-                Progress::Refused("no".into()),
+                Progress::Refused(OrderRefusal {
+                    generation: Some(1),
+                    at: Time(jiff::Timestamp::UNIX_EPOCH),
+                    message: "no".into(),
+                }),
                 Some(quote()),
                 Vec::new(),
                 ConfigurationPhase::Failed,

@@ -14,13 +14,15 @@ use super::{ACTION, ORDERING_RETRY};
 use crate::controller::{Error, Orders, Step, status};
 use crate::crd::conditions::Reason;
 use crate::crd::saved_configuration::{
-    OrderedService, SavedConfiguration, SavedConfigurationSpec, ServicesDeletionPolicy,
+    OrderRefusal, OrderedService, SavedConfiguration, SavedConfigurationSpec,
+    ServicesDeletionPolicy,
 };
 use crate::megaport::MegaportApi;
 use crate::megaport::models::{ProductAction, ProvisioningStatus};
 use crate::ordering::design::{SERVICE_TAG, UID_TAG};
 use crate::ordering::status::Progress;
 use crate::ordering::{self, Design, Ledger, Step as OrderStep, decide, quote, records};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// What a step leaves: where the order is, the bought services, and when to look again (if
 /// not the default for the progress).
@@ -56,7 +58,7 @@ pub async fn run(
 }
 
 /// The bought services as status showed them last (new ones not listed yet).
-fn carried(obj: &SavedConfiguration, ledger: &Ledger) -> Vec<OrderedService> {
+pub fn carried(obj: &SavedConfiguration, ledger: &Ledger) -> Vec<OrderedService> {
     let shown = obj
         .status
         .as_ref()
@@ -280,7 +282,12 @@ async fn buy(
                 ACTION,
             )
             .await;
-            Ok((Progress::Refused(note), carried(obj, &ledger), None))
+            let refusal = OrderRefusal {
+                generation: obj.metadata.generation,
+                at: Time(jiff::Timestamp::now()),
+                message: note,
+            };
+            Ok((Progress::Refused(refusal), carried(obj, &ledger), None))
         }
         Err(e) => Err(Error::megaport(Step::Buy, e)),
     }

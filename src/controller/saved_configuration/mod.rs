@@ -40,6 +40,7 @@ use crate::crd::saved_configuration::{
 use crate::issuance::ABANDON_ANNOTATION;
 use crate::ordering::status::{Inputs, Progress, Validation};
 use crate::ordering::{self, Ledger, Step, decide};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// The finalizer that holds a configuration until its services are dealt with.
 pub const FINALIZER: &str = "megaport.onramp.dev/services";
@@ -130,11 +131,16 @@ async fn apply(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> 
         &ledger,
         &design,
     );
-    // A refused order is not sent again until the design is checked again.
-    let refused = refused_before(obj, due);
+    // A refused order is sent again only for a new generation or after the interval.
+    let refusal = previous.and_then(|s| s.order_refusal.clone());
+    let interval = ctx.settings.validation_interval;
+    let resend = decide::may_resend(refusal.as_ref(), obj.meta().generation, now, interval);
     // Execute, then report.
-    let (progress, services, again) = match (step, refused) {
-        (Step::Buy, Some(note)) => (Progress::Refused(note), Vec::new(), None),
+    let (progress, services, again) = match (step, refusal) {
+        (Step::Buy, Some(refusal)) if !resend => {
+            let services = execute::carried(obj, &ledger);
+            (Progress::Refused(refusal), services, None)
+        }
         (step, _) => execute::run(ctx, obj, &uid, account.as_ref(), ledger, design, step).await?,
     };
     let inputs = Inputs {
@@ -144,36 +150,27 @@ async fn apply(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> 
         service_count: service_count(obj),
     };
     write_status(ctx, obj, &inputs).await?;
-    let again = again.unwrap_or_else(|| match inputs.progress {
-        Progress::Saved | Progress::Held | Progress::Refused(_) => until_due(ctx, &validation, now),
+    let again = again.unwrap_or_else(|| match &inputs.progress {
+        Progress::Saved | Progress::Held => until_due(ctx, validation.at.as_ref(), now),
+        Progress::Refused(r) => until_due(ctx, Some(&r.at), now),
         Progress::Ordering(_) => ORDERING_RETRY,
         Progress::Blocked(_) => BLOCKED_RETRY,
         Progress::Provisioning => ctx.settings.provisioning_poll,
         Progress::Live => ctx.settings.resync,
     });
+    // A key Secret that is missing is looked for again soon (Secrets are not watched).
+    let again = if keys.problems.is_empty() {
+        again
+    } else {
+        again.min(BLOCKED_RETRY)
+    };
     Ok(Action::requeue(again))
 }
 
-/// The note of an order Megaport refused for this generation, while the design is not due to
-/// be checked again (then the buy is tried once more).
-fn refused_before(obj: &SavedConfiguration, due: Option<decide::Due>) -> Option<String> {
-    let status = obj.status.as_ref()?;
-    let failed = status.phase == Some(ConfigurationPhase::Failed)
-        && status.observed_generation == obj.meta().generation;
-    if !failed || due.is_some() {
-        return None;
-    }
-    crate::crd::conditions::find(
-        &status.conditions,
-        crate::crd::conditions::ConditionType::Ready,
-    )
-    .map(|c| c.message.clone())
-}
-
-/// Until the design is due to be checked again (at most the resync period).
-fn until_due(ctx: &Orders, validation: &Validation, now: jiff::Timestamp) -> Duration {
+/// Until an interval from `since` has passed (at most the resync period).
+fn until_due(ctx: &Orders, since: Option<&Time>, now: jiff::Timestamp) -> Duration {
     let interval = ctx.settings.validation_interval;
-    let left = validation.at.as_ref().map_or(Duration::ZERO, |at| {
+    let left = since.map_or(Duration::ZERO, |at| {
         let age = now.duration_since(at.0);
         let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
         interval.saturating_sub(age)

@@ -31,6 +31,10 @@ pub async fn ledger(ctx: &Orders, obj: &SavedConfiguration, uid: &str) -> Ledger
     if let Some(written) = ctx.written(uid) {
         return Ledger::of(&written);
     }
+    if obj.spec.order != Some(true) {
+        // Nothing is bought without an order: whatever the annotation says is not read.
+        return Ledger::default();
+    }
     let why = match records::trusted(obj.annotations(), uid, &ctx.seal) {
         Ok(Some(records)) => return Ledger::of(&records),
         Ok(None) if !went_past_ordering(obj) => return Ledger::default(),

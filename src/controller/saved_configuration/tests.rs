@@ -39,7 +39,8 @@ fn answer(state: &mut ApiState, call: &Call) -> Response<Body> {
             .as_ref()
             .map_or_else(not_found, |s| respond(200, s)),
         ("PATCH", p) if p.starts_with(&configs) && p.ends_with("/status") => {
-            merge(&mut state.config, &json!({"status": call.body["status"]}));
+            // Server-side apply of the whole status by one manager: what it leaves out goes.
+            state.config["status"] = call.body["status"].clone();
             respond(200, &state.config)
         }
         ("PATCH", p) if p.starts_with(&configs) => {
@@ -384,6 +385,19 @@ async fn a_refused_order_fails_once_and_is_not_sent_again() {
             .as_str()
             .unwrap_or_default()
             .contains("pendingSince")
+    );
+    assert_eq!(state.config["status"]["orderRefusal"]["generation"], 1);
+    // A new generation sends it again (and it goes through now).
+    let mut edited = state.config.clone();
+    edited["metadata"]["generation"] = json!(2);
+    edited["spec"]["description"] = json!("again, please");
+    let state = rounds(&fake, edited, 1).await;
+    assert_eq!(fake.sim.counter("POST /v4/networkdesign/buy"), 2);
+    assert_eq!(ready(&state).0, "Ordering", "{:?}", ready(&state));
+    assert!(
+        state.config["status"]
+            .get("orderRefusal")
+            .is_none_or(Value::is_null)
     );
 }
 
