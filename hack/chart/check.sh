@@ -3,7 +3,8 @@
 #   1. helm lint --strict with the defaults and every charts/megaport-operator/ci/*-values.yaml;
 #   2. the chart's copy of the CRDs (files/crds/) equals crds/ (generated from the Rust types);
 #   3. deploy/ equals a fresh render of the chart (hack/chart/manifests.sh): one source of RBAC;
-#   4. what the values render to (credentials, leader election, the opt-in objects);
+#   4. what the values render to (credentials, leader election, the opt-in objects, the controllers
+#      and selector of a release per account, and that a second release clashes with nothing);
 #   5. bad values are refused (schema: unknown keys, enums, bounds; templates: combinations).
 # The cluster checks (server-side dry run under Pod Security "restricted", helm install, the
 # operator under the chart's ServiceAccount) are e2e tests: tests/e2e/chart.rs.
@@ -79,6 +80,12 @@ type: RuntimeDefault
 name: MEGAPORT_ENVIRONMENT
 value: "production"
 image: ghcr.io/onramp-dev/megaport-operator:0.1.0
+name: VALIDATION_INTERVAL_SECONDS
+value: "86400"
+name: PROVISIONING_POLL_SECONDS
+value: "30"
+!name: CONTROLLERS
+!name: CONFIGURATION_SELECTOR
 !kind: Secret
 !kind: PodDisruptionBudget
 !kind: NetworkPolicy
@@ -117,6 +124,25 @@ EOF
 if out=$("$HELM" template ops "$chart" -n ops "${secret[@]}" 2>&1) &&
   grep -qx '  name: ops-megaport-operator' <<<"$out" && grep -qx '    namespace: ops' <<<"$out"; then pass
 else fail "release ops: names not prefixed or binding not in its namespace"; fi
+renders "ordering for one account" "${secret[@]}" --set 'controllers={SavedConfiguration}' \
+  --set-string ordering.configurationSelector=megaport.onramp.dev/account=acme <<'EOF'
+name: CONTROLLERS
+value: "SavedConfiguration"
+name: CONFIGURATION_SELECTOR
+value: "megaport.onramp.dev/account=acme"
+EOF
+# A second release for another account beside the default one (ci/second-account-values.yaml):
+# without the CRDs, the admission policy and the user roles, no object of it has the name of one
+# of the first's.
+objects() { "$HELM" template "$@" | awk '/^kind: /{k=$2} /^  name: / && k {print k "/" $2; k=""}' | sort -u; }
+first=$(objects megaport-operator "$chart" -n megaport-system "${secret[@]}" || true)
+second=$(objects acme "$chart" -n megaport-acme -f "$chart/ci/second-account-values.yaml" || true)
+common=$(comm -12 <(printf '%s\n' "$first") <(printf '%s\n' "$second"))
+if ! grep -qx 'ValidatingAdmissionPolicy/megaport-order-permission' <<<"$first" ||
+  ! grep -qx 'ClusterRole/acme-megaport-operator' <<<"$second"; then
+  fail "second release: could not list the objects of both releases"
+elif [[ -n "$common" ]]; then fail "second release: names in common with the first: $common"
+else pass; fi
 
 # 5. refused values -----------------------------------------------------------------------------
 refuses "no credentials" "set existingSecret (a Secret in the release namespace"
@@ -133,6 +159,8 @@ refuses "both credentials" "not both" "${secret[@]}" --set megaport.credentials.
 refuses "half credentials" "accessKey and secretKey go together" --set megaport.credentials.accessKey=a
 refuses "two replicas without election" "needs leaderElection.enabled" "${secret[@]}" --set leaderElection.enabled=false
 refuses "lease timings" "retryPeriodSeconds < renewDeadlineSeconds < leaseDurationSeconds" "${secret[@]}" --set leaderElection.renewDeadlineSeconds=12
+refuses "unknown controller" "controllers/0" "${secret[@]}" --set 'controllers={ServiceKey}'
+refuses "validation interval below 60" "ordering/validationIntervalSeconds" "${secret[@]}" --set ordering.validationIntervalSeconds=59
 refuses "both PDB bounds" "exactly one of minAvailable and maxUnavailable" "${secret[@]}" --set podDisruptionBudget.enabled=true --set podDisruptionBudget.maxUnavailable=1
 
 printf 'chart: %d passed, %d failed\n' "$passed" "$failures"
