@@ -393,7 +393,7 @@ async fn design_validate_buy_tags_and_actions() {
     assert_eq!(client.get_product_tags(&uid).await.unwrap(), tags);
 
     client
-        .product_action(&uid, ProductAction::Cancel)
+        .product_action(&uid, ProductAction::Cancel, false)
         .await
         .unwrap();
     assert_eq!(
@@ -406,11 +406,11 @@ async fn design_validate_buy_tags_and_actions() {
         "CANCELLED"
     );
     client
-        .product_action(&uid, ProductAction::UnCancel)
+        .product_action(&uid, ProductAction::UnCancel, false)
         .await
         .unwrap();
     client
-        .product_action(&uid, ProductAction::CancelNow)
+        .product_action(&uid, ProductAction::CancelNow, false)
         .await
         .unwrap();
     let gone = client.get_product(&uid).await.unwrap();

@@ -292,6 +292,8 @@ pub struct Orders {
     written: Mutex<HashMap<String, Vec<OrderRecord>>>,
     /// Held per existing product while a buy attaches VXCs to it.
     product_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Configurations announced as another operator's: UID → generation.
+    foreign: Mutex<HashMap<String, i64>>,
 }
 
 impl std::ops::Deref for Orders {
@@ -316,7 +318,14 @@ impl Orders {
             seal,
             written: Mutex::new(HashMap::new()),
             product_locks: Mutex::new(HashMap::new()),
+            foreign: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether configuration `uid` at `generation` is newly found to be another operator's
+    /// (then remembered, so it is announced once per generation).
+    pub fn newly_foreign(&self, uid: &str, generation: i64) -> bool {
+        self.foreign.locked().insert(uid.to_owned(), generation) != Some(generation)
     }
 
     /// The records this process last wrote on configuration `uid`.

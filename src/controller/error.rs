@@ -35,6 +35,8 @@ pub enum Step {
     Deactivate,
     /// Adding or removing the finalizer.
     Finalize,
+    /// Reading the Secrets a configuration's VXCs read service keys from.
+    ReadKeys,
     /// Checking and pricing a design (markets, key lookups, validate).
     Validate,
     /// Searching the tagged products after a buy with an unknown outcome.
@@ -62,7 +64,9 @@ impl Step {
             | Self::Buy
             | Self::Follow
             | Self::Cancel => Reason::MegaportUnavailable,
-            Self::ReadRegion | Self::ReadNamespace => Reason::KubernetesUnavailable,
+            Self::ReadRegion | Self::ReadNamespace | Self::ReadKeys => {
+                Reason::KubernetesUnavailable
+            }
             Self::ReadSecret | Self::CheckSecret | Self::WriteSecret => Reason::SecretWriteFailed,
             Self::SaveRecords | Self::SaveOrders => Reason::RecordsNotSaved,
             Self::PatchStatus => Reason::StatusNotWritten,
@@ -94,6 +98,7 @@ impl Step {
             Self::PatchStatus => "writing the status",
             Self::Deactivate => "deactivating the keys",
             Self::Finalize => "updating the finalizer",
+            Self::ReadKeys => "reading the Secrets holding the service keys",
             Self::Validate => "checking and pricing the design",
             Self::SearchOrders => "searching Megaport for services an earlier buy may have made",
             Self::SaveOrders => "recording the order on the configuration",
@@ -124,6 +129,15 @@ pub enum Error {
         /// The client's error.
         #[source]
         source: kube::Error,
+    },
+    /// The step waits for something outside to settle (no call failed), e.g. a deletion for
+    /// a buy whose outcome is still unknown: tried again later.
+    #[error("{} waits: {why}", step.doing())]
+    Waiting {
+        /// Where.
+        step: Step,
+        /// For what.
+        why: String,
     },
     /// Adding or removing the finalizer, or the apply or cleanup behind it, failed. Shown as
     /// the failed step's own message: kube-runtime's wrapper ("failed to apply object: …")
@@ -156,7 +170,9 @@ impl Error {
     /// The step that failed (through the finalizer wrapper).
     pub fn step(&self) -> Step {
         match self {
-            Self::Megaport { step, .. } | Self::Kube { step, .. } => *step,
+            Self::Megaport { step, .. } | Self::Kube { step, .. } | Self::Waiting { step, .. } => {
+                *step
+            }
             Self::Finalizer(e) => match e.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.step(),
                 _ => Step::Finalize,
@@ -169,6 +185,7 @@ impl Error {
         match self {
             Self::Megaport { source, .. } => source.category(),
             Self::Kube { .. } => "kubernetes",
+            Self::Waiting { .. } => "waiting",
             Self::Finalizer(e) => match e.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.category()

@@ -180,6 +180,8 @@ reasons! {
     Provisioning,
     /// Configuration: every service LIVE.
     Live,
+    /// Configuration: a bought service was cancelled or decommissioned outside the operator.
+    ServiceGone,
     /// Event: services bought (one round of the order).
     ServicesOrdered,
     /// Event: products found by their tags after a buy with an unknown outcome.

@@ -64,6 +64,15 @@ impl RecordSeal {
         tag.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// A public name of this seal's key (16 hex digits): tells an operator's writes from
+    /// another's (another Megaport account, or other credentials) without revealing the key.
+    pub fn id(&self) -> String {
+        self.seal_text("", "megaport-operator/seal-id")
+            .chars()
+            .take(16)
+            .collect()
+    }
+
     /// Whether `seal` is the seal of `text` for `uid` (compared in constant time).
     pub fn verifies_text(&self, uid: &str, text: &str, seal: &str) -> bool {
         let Some(bytes) = decode_hex(seal) else {

@@ -685,17 +685,18 @@ impl OrderingApi for MegaportClient {
         &self,
         product_uid: &str,
         action: ProductAction,
+        safe_delete: bool,
     ) -> Result<(), MegaportError> {
-        let _: Value = self
-            .call(
-                Call::new(
-                    Method::POST,
-                    "POST /v3/product/{uid}/action/{action}",
-                    vec!["v3", "product", product_uid, "action", action.as_str()],
-                )
-                .not_idempotent(),
-            )
-            .await?;
+        let mut call = Call::new(
+            Method::POST,
+            "POST /v3/product/{uid}/action/{action}",
+            vec!["v3", "product", product_uid, "action", action.as_str()],
+        )
+        .not_idempotent();
+        if safe_delete {
+            call = call.query("safeDelete", true);
+        }
+        let _: Value = self.call(call).await?;
         Ok(())
     }
 

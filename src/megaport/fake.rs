@@ -212,10 +212,16 @@ impl OrderingApi for FakeMegaport {
             .await
     }
 
-    async fn product_action(&self, uid: &str, action: ProductAction) -> Result<(), MegaportError> {
+    async fn product_action(
+        &self,
+        uid: &str,
+        action: ProductAction,
+        safe_delete: bool,
+    ) -> Result<(), MegaportError> {
         let path = format!("/v3/product/{uid}/action/{}", action.as_str());
+        let query = safe_delete.then(|| "safeDelete=true".to_owned());
         let _: Value = self
-            .call("POST /v3/product/{uid}/action/{action}", &path, None, None)
+            .call("POST /v3/product/{uid}/action/{action}", &path, query, None)
             .await?;
         Ok(())
     }

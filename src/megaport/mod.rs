@@ -138,11 +138,13 @@ pub trait OrderingApi: Send + Sync {
         discount_codes: &[String],
     ) -> Result<Vec<BoughtItem>, MegaportError>;
 
-    /// `POST /v3/product/{uid}/action/{CANCEL|CANCEL_NOW|UN_CANCEL}`.
+    /// `POST /v3/product/{uid}/action/{CANCEL|CANCEL_NOW|UN_CANCEL}`; with `safe_delete`
+    /// (`?safeDelete=true`) Megaport refuses while VXCs are attached.
     async fn product_action(
         &self,
         product_uid: &str,
         action: ProductAction,
+        safe_delete: bool,
     ) -> Result<(), MegaportError>;
 
     /// `GET /v2/product/{uid}/tags`.

@@ -14,8 +14,10 @@ use crate::crd::saved_configuration::{
 use crate::megaport::models::{BoughtItem, Product};
 
 /// How long a pending buy that no search finds is given to show up in Megaport's lists before
-/// it is taken as never made (and bought again).
-pub const SETTLE: Duration = Duration::from_secs(15);
+/// it is taken as never made (and bought again): longer than a buy may take to answer (the
+/// client's 60 s timeout), a leader hand-over (the old leader's buy may still be in flight)
+/// and Megaport's lists catching up, with room to spare. Several searches run in it.
+pub const SETTLE: Duration = Duration::from_secs(300);
 
 /// Why the design is checked and priced again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +122,8 @@ pub fn step(ordered: bool, has_problems: bool, ledger: &Ledger, design: &Design)
 
 /// The ledger after a search found `found` (service → product UID) at `now_ms`: found services
 /// are bought; pending ones found nowhere are dropped (to be bought again) once [`SETTLE`] has
-/// passed, and kept until then. Also how long until the youngest kept one settles.
+/// passed, and kept until then — those Megaport confirmed buying are never dropped. Also when
+/// to search again (within a minute).
 pub fn settle(
     ledger: &Ledger,
     found: &BTreeMap<String, String>,
@@ -129,15 +132,25 @@ pub fn settle(
     let settle_ms = i64::try_from(SETTLE.as_millis()).unwrap_or(i64::MAX);
     let mut next = Ledger {
         bought: ledger.bought.clone(),
-        pending: BTreeMap::new(),
+        ..Ledger::default()
     };
     let mut wait: Option<i64> = None;
     for (service, since) in &ledger.pending {
+        let confirmed = ledger.confirmed.contains(service);
         if let Some(uid) = found.get(service) {
             next.bought.insert(service.clone(), uid.clone());
-        } else if now_ms.saturating_sub(*since) < settle_ms {
+        } else if confirmed || now_ms.saturating_sub(*since) < settle_ms {
             next.pending.insert(service.clone(), *since);
+            if confirmed {
+                next.confirmed.insert(service.clone());
+            }
+            // Searched again within a minute (a confirmed buy past the settle time: each minute).
             let left = settle_ms - now_ms.saturating_sub(*since);
+            let left = if left <= 0 {
+                60_000
+            } else {
+                left.clamp(1_000, 60_000)
+            };
             wait = Some(wait.map_or(left, |w| w.min(left)));
         }
     }
@@ -147,9 +160,10 @@ pub fn settle(
     (next, wait)
 }
 
-/// The product UID of each service a buy of `services` created, from its answer in order (a
-/// LAG Port answers once per member: the first, its primary, names it). `None` when the answer
-/// does not line up with what was sent: the tags are searched instead.
+/// The product UID of each service a buy of `services` created, from its answer: in order
+/// (a LAG Port answers once per member: the first, its primary, names it) when the names the
+/// answer gives agree, else by name. `None` when the answer does not line up with what was
+/// sent: the tags are searched instead.
 pub fn bought_from_answer(
     spec: &SavedConfigurationSpec,
     services: &[String],
@@ -167,16 +181,42 @@ pub fn bought_from_answer(
     if expected != answer.len() {
         return None;
     }
+    let product_names: BTreeMap<String, String> =
+        super::design::product_names(spec).into_iter().collect();
+    let named = |item: &BoughtItem, service: &str| {
+        item.service_name.is_none() || item.service_name.as_ref() == product_names.get(service)
+    };
     let mut bought = BTreeMap::new();
     let mut entries = answer.iter();
+    let mut in_order = true;
     for service in services {
         let first = entries.next()?;
+        in_order &= named(first, service);
         bought.insert(service.clone(), first.product_uid()?.to_owned());
         for _ in 1..members(service) {
             entries.next()?;
         }
     }
-    Some(bought)
+    if in_order {
+        return Some(bought);
+    }
+    // Out of order: by name, each exactly once (not for LAGs, whose members share a name).
+    if expected != services.len() {
+        return None;
+    }
+    services
+        .iter()
+        .map(|service| {
+            let wanted = product_names.get(service)?;
+            let mut matches = answer
+                .iter()
+                .filter(|a| a.service_name.as_ref() == Some(wanted));
+            match (matches.next(), matches.next()) {
+                (Some(item), None) => Some((service.clone(), item.product_uid()?.to_owned())),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Where each bought service is, from a products list (VXCs are nested under their A end).

@@ -202,16 +202,20 @@ fn the_next_step_of_an_order() {
 
 #[test]
 fn a_search_adopts_what_it_finds_and_rebuys_only_after_the_settle_time() {
+    let minute = 60_000;
     let ledger = Ledger {
         bought: BTreeMap::from([("a".to_owned(), "a-uid".to_owned())]),
         pending: BTreeMap::from([
-            ("found".to_owned(), 1_000),
-            ("old".to_owned(), 1_000),
-            ("young".to_owned(), 10_000),
+            ("found".to_owned(), 0),
+            ("old".to_owned(), 0),
+            ("young".to_owned(), 4 * minute),
+            ("confirmed".to_owned(), 0),
         ]),
+        confirmed: std::collections::BTreeSet::from(["confirmed".to_owned()]),
     };
     let found = BTreeMap::from([("found".to_owned(), "f-uid".to_owned())]);
-    let (next, wait) = settle(&ledger, &found, 20_000);
+    // Six minutes after the first mark: past the settle time for "old", not for "young".
+    let (next, wait) = settle(&ledger, &found, 6 * minute);
     assert_eq!(
         next.bought.keys().collect::<Vec<_>>(),
         ["a", "found"],
@@ -219,13 +223,24 @@ fn a_search_adopts_what_it_finds_and_rebuys_only_after_the_settle_time() {
     );
     assert_eq!(
         next.pending.keys().collect::<Vec<_>>(),
-        ["young"],
-        "old is dropped (bought again), young waits"
+        ["confirmed", "young"],
+        "old is dropped (bought again); young waits; a confirmed buy is never dropped"
     );
-    assert_eq!(wait, Some(Duration::from_secs(5)));
-    let (later, wait) = settle(&next, &BTreeMap::new(), 30_000);
-    assert!(later.pending.is_empty());
-    assert_eq!(wait, None);
+    assert_eq!(
+        wait,
+        Some(Duration::from_secs(60)),
+        "searched again within a minute"
+    );
+    // A buy whose answer was lost a minute ago is not bought again on one empty search.
+    let lost = Ledger {
+        pending: BTreeMap::from([("p".to_owned(), 0)]),
+        ..Ledger::default()
+    };
+    let (kept, _) = settle(&lost, &BTreeMap::new(), minute);
+    assert_eq!(kept, lost, "a minute is within the settle time");
+    let (later, wait) = settle(&next, &BTreeMap::new(), 10 * minute);
+    assert_eq!(later.pending.keys().collect::<Vec<_>>(), ["confirmed"]);
+    assert_eq!(wait, Some(Duration::from_secs(60)));
 }
 
 #[test]
@@ -256,6 +271,32 @@ fn a_buy_answer_maps_onto_the_services_lag_members_included() {
     );
     let no_uid = [item("lag-1"), item("lag-2"), BoughtItem::default()];
     assert_eq!(bought_from_answer(&spec, &services, &no_uid), None);
+    // Named answers in another order than sent are matched by name.
+    let two: SavedConfigurationSpec = serde_json::from_value(json!({"services": {
+        "ports": [{"name": "p", "productName": "LA port", "locationId": 59, "speedMbps": 10000, "termMonths": 1}],
+        "mcrs": [{"name": "m", "locationId": 59, "speedMbps": 1000, "termMonths": 1}],
+    }}))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let named = |uid: &str, name: &str| BoughtItem {
+        technical_service_uid: Some(uid.into()),
+        service_name: Some(name.into()),
+        ..BoughtItem::default()
+    };
+    let sent = ["p".to_owned(), "m".to_owned()];
+    let swapped = [named("m-uid", "m"), named("p-uid", "LA port")];
+    assert_eq!(
+        bought_from_answer(&two, &sent, &swapped),
+        Some(BTreeMap::from([
+            ("m".to_owned(), "m-uid".to_owned()),
+            ("p".to_owned(), "p-uid".to_owned()),
+        ]))
+    );
+    let strangers = [named("x", "other"), named("y", "LA port")];
+    assert_eq!(
+        bought_from_answer(&two, &sent, &strangers),
+        None,
+        "searched instead"
+    );
 }
 
 #[test]

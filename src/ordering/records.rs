@@ -19,6 +19,9 @@ use crate::issuance::RecordSeal;
 pub const ORDERS_ANNOTATION: &str = "megaport.onramp.dev/orders";
 /// The annotation holding their seal.
 pub const ORDERS_SEAL_ANNOTATION: &str = "megaport.onramp.dev/orders-seal";
+/// The annotation naming the operator (its seal's id, [`RecordSeal::id`]) that ordered: no
+/// other operator touches the configuration while it is there.
+pub const ORDERED_BY_ANNOTATION: &str = "megaport.onramp.dev/ordered-by";
 
 /// One ordered service: pending (a buy was or is about to be sent) or bought.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +36,10 @@ pub struct OrderRecord {
     /// outcome is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<i64>,
+    /// Megaport confirmed the buy but its answer did not say which product is this service:
+    /// searched for until found, never bought again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
 }
 
 impl OrderRecord {
@@ -42,6 +49,7 @@ impl OrderRecord {
             service: service.to_owned(),
             product_uid: None,
             pending_since: Some(now_ms),
+            confirmed: false,
         }
     }
 
@@ -51,6 +59,7 @@ impl OrderRecord {
             service: service.to_owned(),
             product_uid: Some(product_uid.to_owned()),
             pending_since: None,
+            confirmed: false,
         }
     }
 }
@@ -63,6 +72,8 @@ pub struct Ledger {
     pub bought: BTreeMap<String, String>,
     /// Services that may have been bought.
     pub pending: BTreeMap<String, i64>,
+    /// Of those, the ones Megaport confirmed buying (never bought again).
+    pub confirmed: std::collections::BTreeSet<String>,
 }
 
 impl Ledger {
@@ -76,6 +87,9 @@ impl Ledger {
                 }
                 (None, Some(since)) => {
                     ledger.pending.insert(r.service.clone(), since);
+                    if r.confirmed {
+                        ledger.confirmed.insert(r.service.clone());
+                    }
                 }
                 (None, None) => {}
             }
@@ -89,11 +103,10 @@ impl Ledger {
             .bought
             .iter()
             .map(|(s, uid)| OrderRecord::bought(s, uid))
-            .chain(
-                self.pending
-                    .iter()
-                    .map(|(s, t)| OrderRecord::pending(s, *t)),
-            )
+            .chain(self.pending.iter().map(|(s, t)| OrderRecord {
+                confirmed: self.confirmed.contains(s),
+                ..OrderRecord::pending(s, *t)
+            }))
             .collect();
         records.sort_by(|a, b| a.service.cmp(&b.service));
         records
@@ -105,14 +118,26 @@ pub fn render(records: &[OrderRecord]) -> String {
     serde_json::to_string(records).unwrap_or_else(|_| "[]".into())
 }
 
-/// The annotations that record `records` for configuration `uid` under `seal`.
-pub fn annotations(uid: &str, records: &[OrderRecord], seal: &RecordSeal) -> [(String, String); 2] {
+/// The annotations that record `records` for configuration `uid` under `seal`, claiming it.
+pub fn annotations(uid: &str, records: &[OrderRecord], seal: &RecordSeal) -> [(String, String); 3] {
     let text = render(records);
     let sealed = seal.seal_text(uid, &text);
     [
         (ORDERS_ANNOTATION.to_owned(), text),
         (ORDERS_SEAL_ANNOTATION.to_owned(), sealed),
+        (ORDERED_BY_ANNOTATION.to_owned(), seal.id()),
     ]
+}
+
+/// The operator that claimed the configuration, when it is not the one sealing with `seal`.
+pub fn claimed_by_another(
+    annotations: &BTreeMap<String, String>,
+    seal: &RecordSeal,
+) -> Option<String> {
+    annotations
+        .get(ORDERED_BY_ANNOTATION)
+        .filter(|id| **id != seal.id())
+        .cloned()
 }
 
 /// What the annotations record for configuration `uid`: `Ok(None)` when there are none,
@@ -155,6 +180,10 @@ mod tests {
     #[test]
     fn records_round_trip_under_the_seal_and_make_a_ledger() {
         let records = vec![
+            OrderRecord {
+                confirmed: true,
+                ..OrderRecord::pending("la-mcr", 1_700_000_000_000)
+            },
             OrderRecord::bought("la-port", "p-uid"),
             OrderRecord::pending("to-provider", 1_700_000_000_000),
         ];
@@ -166,6 +195,7 @@ mod tests {
             Some("p-uid")
         );
         assert_eq!(ledger.pending.get("to-provider"), Some(&1_700_000_000_000));
+        assert!(ledger.confirmed.contains("la-mcr") && !ledger.confirmed.contains("to-provider"));
         assert_eq!(ledger.records(), records);
         assert_eq!(trusted(&BTreeMap::new(), UID, &seal()), Ok(None));
     }
@@ -205,5 +235,12 @@ mod tests {
             trusted(&written(&records), UID, &other).is_err(),
             "another key"
         );
+        assert_eq!(claimed_by_another(&written(&records), &seal()), None);
+        assert_eq!(
+            claimed_by_another(&written(&records), &other),
+            Some(seal().id()),
+            "another operator's claim"
+        );
+        assert_ne!(seal().id(), other.id());
     }
 }

@@ -55,6 +55,8 @@ pub enum Progress {
     Provisioning,
     /// Every service LIVE.
     Live,
+    /// A bought service ended outside the operator (which).
+    Lost(String),
 }
 
 /// What the status is made of.
@@ -151,6 +153,11 @@ fn phase(inputs: &Inputs) -> (ConfigurationPhase, Desired, Option<Desired>) {
                 Some(Desired::yes(Reconciling, Reason::Provisioning, note)),
             )
         }
+        Progress::Lost(note) => (
+            P::Failed,
+            Desired::no(Ready, Reason::ServiceGone, note),
+            Some(Desired::yes(Stalled, Reason::ServiceGone, note)),
+        ),
         Progress::Live => {
             let note = format!("all {} services are LIVE", inputs.service_count);
             (P::Live, Desired::yes(Ready, Reason::Live, note), None)
@@ -343,6 +350,14 @@ mod tests {
                 ConfigurationPhase::Live,
                 Reason::Live,
                 None,
+            ),
+            (
+                Progress::Lost("la-port is DECOMMISSIONED".into()),
+                Some(quote()),
+                Vec::new(),
+                ConfigurationPhase::Failed,
+                Reason::ServiceGone,
+                Some(Stalled),
             ),
         ];
         for (progress, quote, problems, phase, reason, follow) in table {

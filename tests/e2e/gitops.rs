@@ -1,6 +1,7 @@
 //! GitOps health of live objects: what Flux (and Helm 4 `--wait`) and Argo CD make of the
-//! operator's objects in each phase, read from the real apiserver while the operator binary
-//! works against the simulator. kstatus is `sigs.k8s.io/cli-utils`' `status.Compute`; Argo CD
+//! operator's objects in each phase, read from the real apiserver while the operator (the
+//! binary; in-process with every controller for SavedConfigurations) works against the
+//! simulator. kstatus is `sigs.k8s.io/cli-utils`' `status.Compute`; Argo CD
 //! is `gitops/argocd/<group>/<Kind>/health.lua` in Argo CD's argocd-cm Lua runtime (no string
 //! library), after Argo CD's own deletion rule. Both through `hack/gitops-check` (Go, built and
 //! cached by `hack/gitops-check/build.sh`).
@@ -16,14 +17,19 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use megaport_operator::controller::{Kind, Settings};
 use megaport_operator::crd::onramp_region::OnRampRegion;
+use megaport_operator::crd::saved_configuration::{ConfigurationPhase, SavedConfiguration};
 use megaport_operator::crd::service_key_request::{Phase, ServiceKeyRequest};
 use megaport_sim::{FaultSpec, Scenario, quantumgpu};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::issuing::{request, us_west};
-use crate::support::{self, Identity, OperatorProcess, TestNamespace, eventually, log_path};
+use crate::ordering::{configuration, uplink};
+use crate::support::{
+    self, Identity, Operator, OperatorProcess, TestNamespace, eventually, log_path,
+};
 
 /// How long a phase may take to show. Generous: during the simulated outage each read retries
 /// its 503s for up to ~15 s before the failure is reported, and CI machines are loaded.
@@ -92,6 +98,11 @@ struct Health {
     argocd: Verdict,
     /// What the health script alone says.
     script: Verdict,
+}
+
+/// Injects `spec` into the simulator.
+async fn fault(control: &megaport_sim::SimControl, spec: FaultSpec) {
+    control.inject_fault(&spec).await.unwrap();
 }
 
 /// Both tools' verdicts on `obj`, which is also dumped when `GITOPS_DUMP_DIR` is set.
@@ -197,6 +208,67 @@ fn requests(admin: &Client, namespace: &str) -> Api<DynamicObject> {
 
 fn regions(admin: &Client) -> Api<DynamicObject> {
     Api::all_with(admin.clone(), &ApiResource::erase::<OnRampRegion>(&()))
+}
+
+fn configurations(admin: &Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        admin.clone(),
+        namespace,
+        &ApiResource::erase::<SavedConfiguration>(&()),
+    )
+}
+
+/// The configuration reports `phase` for its current generation.
+fn configuration_is(phase: ConfigurationPhase) -> impl Fn(&SavedConfiguration) -> bool {
+    move |c| {
+        c.status.as_ref().is_some_and(|s| {
+            s.phase == Some(phase) && s.observed_generation == c.metadata.generation
+        })
+    }
+}
+
+/// The status contract of a SavedConfiguration that has a status: `Ready` always there,
+/// `Reconciling` and `Stalled` only while True, never both.
+/// Waits for configuration `name` to be in `phase` (for its generation), checks the status
+/// contract and that kstatus and Argo CD read it as `kstatus` and `argocd` (dumped as `label`).
+async fn configuration_reads(
+    api: &Api<DynamicObject>,
+    (name, phase): (&str, ConfigurationPhase),
+    (label, what): (&str, &str),
+    kstatus: (&str, &str),
+    argocd: (&str, &str),
+) -> Value {
+    let obj = live_when(
+        api,
+        name,
+        &format!("{name} to be {phase:?}"),
+        configuration_is(phase),
+    )
+    .await;
+    assert_configuration_contract(label, &obj);
+    expect(what, &health(label, &obj), kstatus, argocd);
+    obj
+}
+
+fn assert_configuration_contract(label: &str, obj: &Value) {
+    let conditions = obj["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let of = |type_: &str| conditions.iter().find(|c| c["type"] == type_).cloned();
+    assert!(of("Ready").is_some(), "{label}: no Ready condition: {obj}");
+    for type_ in ["Reconciling", "Stalled"] {
+        if let Some(c) = of(type_) {
+            assert_eq!(
+                c["status"], "True",
+                "{label}: {type_} is present but not True: {obj}"
+            );
+        }
+    }
+    assert!(
+        of("Reconciling").is_none() || of("Stalled").is_none(),
+        "{label}: both Reconciling and Stalled: {obj}"
+    );
 }
 
 async fn merge(api: &Api<DynamicObject>, name: &str, body: Value) {
@@ -426,15 +498,14 @@ async fn live_objects_read_as_flux_and_argo_cd_expect_in_every_phase() {
     );
 
     // Issuing while Megaport fails every create: Reconciling, so InProgress and Progressing.
-    control
-        .inject_fault(
-            &FaultSpec::status(503)
-                .method("POST")
-                .path("/v2/service/key")
-                .message("Service Unavailable"),
-        )
-        .await
-        .unwrap();
+    fault(
+        &control,
+        FaultSpec::status(503)
+            .method("POST")
+            .path("/v2/service/key")
+            .message("Service Unavailable"),
+    )
+    .await;
     typed
         .create(
             &pp,
@@ -471,15 +542,14 @@ async fn live_objects_read_as_flux_and_argo_cd_expect_in_every_phase() {
     // first create (Reconciling=True), so kstatus says InProgress while the key is being made,
     // never Current before a key exists; Argo CD Progressing.
     let creates = control.counter("POST /v2/service/key").await.unwrap();
-    control
-        .inject_fault(
-            &FaultSpec::lost_answer(3_000)
-                .method("POST")
-                .path("/v2/service/key")
-                .times(1),
-        )
-        .await
-        .unwrap();
+    fault(
+        &control,
+        FaultSpec::lost_answer(3_000)
+            .method("POST")
+            .path("/v2/service/key")
+            .times(1),
+    )
+    .await;
     typed
         .create(
             &pp,
@@ -709,4 +779,367 @@ async fn live_objects_read_as_flux_and_argo_cd_expect_in_every_phase() {
     operator.kill();
     let _ = std::fs::remove_file(&operator.log);
     sim.shutdown().await;
+}
+
+/// SavedConfigurations in every phase, on live objects, with the operator (every controller,
+/// in-process) ordering from the simulator: no status yet; Quoted; Invalid (a speed the location
+/// does not offer); Pending while Megaport fails the validation; just after a spec edit (its
+/// validation held); Ordering with a buy in flight; Provisioning; Live; Failed (Megaport refuses
+/// the buy); being deleted while the cancellation is held (finalizer still there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_configurations_read_as_flux_and_argo_cd_expect_in_every_phase() {
+    let admin = support::client(Identity::Admin).await;
+    support::install_project_crds(&admin).await;
+    let ns = TestNamespace::new(&admin, "gitops-config").await;
+    let api = configurations(&admin, &ns.name);
+    let typed: Api<SavedConfiguration> = Api::namespaced(admin.clone(), &ns.name);
+    let pp = PostParams::default();
+
+    // Before any operator runs: no status. kstatus calls it Current; Argo CD waits.
+    typed
+        .create(&pp, &configuration("uplink", uplink(false)))
+        .await
+        .unwrap();
+    let obj = serde_json::to_value(api.get("uplink").await.unwrap()).unwrap();
+    expect(
+        "configuration without status",
+        &health("no-status", &obj),
+        ("Current", "Resource is current"),
+        (
+            "Progressing",
+            "Waiting for the operator to price this configuration",
+        ),
+    );
+
+    let op = Operator::start(
+        &admin,
+        Settings {
+            controllers: Kind::ALL.to_vec(),
+            ..Operator::fast()
+        },
+    )
+    .await;
+    let control = op.sim.control();
+
+    // Saved and priced: Ready, so Current and Healthy.
+    configuration_reads(
+        &api,
+        ("uplink", ConfigurationPhase::Quoted),
+        ("quoted", "Quoted configuration"),
+        ("Current", "Resource is Ready"),
+        ("Healthy", "Quoted: priced at 950.00 USD a month"),
+    )
+    .await;
+
+    // A Port speed the location does not offer: Stalled, so Failed and Degraded at once.
+    typed
+        .create(
+            &pp,
+            &configuration(
+                "la3",
+                json!({"services": {"ports": [{"name": "la3", "locationId": 412, "speedMbps": 1000, "termMonths": 1}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    configuration_reads(
+        &api,
+        ("la3", ConfigurationPhase::Invalid),
+        ("invalid", "Invalid configuration"),
+        (
+            "Failed",
+            "la3: Port speed 1000 Mbps is not offered at Equinix LA3",
+        ),
+        (
+            "Degraded",
+            "DesignInvalid: the design cannot be ordered as it is: la3: ",
+        ),
+    )
+    .await;
+
+    // Megaport fails every validation: not priced yet (phase Pending), Reconciling with the
+    // failure's reason, so InProgress and Progressing.
+    fault(
+        &control,
+        FaultSpec::status(503)
+            .method("POST")
+            .path("/v3/networkdesign/validate")
+            .message("Service Unavailable"),
+    )
+    .await;
+    typed
+        .create(&pp, &configuration("flaky", uplink(false)))
+        .await
+        .unwrap();
+    let obj = live_when(
+        &api,
+        "flaky",
+        "flaky to report the outage",
+        |c: &SavedConfiguration| {
+            configuration_is(ConfigurationPhase::Pending)(c)
+                && condition_reason(c.status.as_ref().map(|s| &s.conditions), "Reconciling")
+                    .is_some()
+        },
+    )
+    .await;
+    assert_configuration_contract("pending-megaport-unavailable", &obj);
+    expect(
+        "Pending configuration, Megaport failing",
+        &health("pending-megaport-unavailable", &obj),
+        (
+            "InProgress",
+            "checking and pricing the design failed: Megaport: Megaport API POST /v3/networkdesign/validate returned HTTP 503",
+        ),
+        (
+            "Progressing",
+            "MegaportUnavailable: checking and pricing the design failed: ",
+        ),
+    );
+    control.clear_faults().await.unwrap();
+    live_when(
+        &api,
+        "flaky",
+        "flaky to be Quoted",
+        configuration_is(ConfigurationPhase::Quoted),
+    )
+    .await;
+
+    // A spec edit whose validation is held: the status still describes generation 1.
+    let validations = control
+        .counter("POST /v3/networkdesign/validate")
+        .await
+        .unwrap();
+    fault(
+        &control,
+        FaultSpec::lost_answer(5_000)
+            .method("POST")
+            .path("/v3/networkdesign/validate")
+            .times(1),
+    )
+    .await;
+    merge(
+        &api,
+        "uplink",
+        json!({"spec": {"description": "GPU cluster uplink, 10G"}}),
+    )
+    .await;
+    eventually("the held validation", WAIT, || async {
+        (control
+            .counter("POST /v3/networkdesign/validate")
+            .await
+            .ok()?
+            > validations)
+            .then_some(())
+    })
+    .await;
+    let obj = serde_json::to_value(api.get("uplink").await.unwrap()).unwrap();
+    assert_configuration_contract("spec-edited", &obj);
+    expect(
+        "configuration just after a spec edit",
+        &health("spec-edited", &obj),
+        (
+            "InProgress",
+            "SavedConfiguration generation is 2, but latest observed generation is 1",
+        ),
+        (
+            "Progressing",
+            "Waiting for the operator to act on generation 2 (the status describes generation 1)",
+        ),
+    );
+    live_when(
+        &api,
+        "uplink",
+        "uplink to be Quoted again",
+        configuration_is(ConfigurationPhase::Quoted),
+    )
+    .await;
+
+    // Ordered, the Port's buy carried out and its answer held: the operator said Ordering
+    // (Reconciling=True) for the ordered generation before it sent the buy.
+    let buys = control.counter("POST /v4/networkdesign/buy").await.unwrap();
+    fault(
+        &control,
+        FaultSpec::lost_answer(30_000)
+            .method("POST")
+            .path("/v4/networkdesign/buy")
+            .times(1),
+    )
+    .await;
+    merge(&api, "uplink", json!({"spec": {"order": true}})).await;
+    eventually("the held buy", WAIT, || async {
+        (control.counter("POST /v4/networkdesign/buy").await.ok()? > buys).then_some(())
+    })
+    .await;
+    let obj = serde_json::to_value(api.get("uplink").await.unwrap()).unwrap();
+    assert_eq!(
+        (
+            &obj["status"]["phase"],
+            &obj["status"]["observedGeneration"]
+        ),
+        (&json!("Ordering"), &obj["metadata"]["generation"]),
+        "{obj}"
+    );
+    assert_configuration_contract("ordering-buy-held", &obj);
+    expect(
+        "configuration ordered, its first buy held",
+        &health("ordering-buy-held", &obj),
+        ("InProgress", "buying la-port"),
+        ("Progressing", "Ordering: buying la-port"),
+    );
+    // The answer is lost; the operator finds the Port by its tags and goes on with the VXC,
+    // whose buy is slowed: meanwhile the status says Ordering (Reconciling=True).
+    fault(
+        &control,
+        FaultSpec::latency(5_000)
+            .method("POST")
+            .path("/v4/networkdesign/buy")
+            .times(1),
+    )
+    .await;
+    let obj = live_when(
+        &api,
+        "uplink",
+        "uplink to be buying its VXC",
+        |c: &SavedConfiguration| {
+            configuration_is(ConfigurationPhase::Ordering)(c)
+                && c.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|k| k.type_ == "Reconciling" && k.message.contains("buying to-gpu"))
+                })
+        },
+    )
+    .await;
+    assert_configuration_contract("ordering", &obj);
+    expect(
+        "configuration being bought",
+        &health("ordering", &obj),
+        ("InProgress", "buying to-gpu"),
+        ("Progressing", "Ordering: buying to-gpu"),
+    );
+
+    // Bought, not LIVE yet: Reconciling, so InProgress and Progressing.
+    configuration_reads(
+        &api,
+        ("uplink", ConfigurationPhase::Provisioning),
+        ("provisioning", "configuration provisioning"),
+        ("InProgress", "provisioning: la-port "),
+        ("Progressing", "Provisioning: provisioning: la-port "),
+    )
+    .await;
+
+    // Every service LIVE: Ready, so Current and Healthy.
+    control
+        .advance_clock(Duration::from_secs(61))
+        .await
+        .unwrap();
+    configuration_reads(
+        &api,
+        ("uplink", ConfigurationPhase::Live),
+        ("live", "Live configuration"),
+        ("Current", "Resource is Ready"),
+        ("Healthy", "Live: all 2 services are LIVE"),
+    )
+    .await;
+
+    // Megaport refuses the buy: Stalled until a new generation, so Failed and Degraded.
+    fault(
+        &control,
+        FaultSpec::status(400)
+            .method("POST")
+            .path("/v4/networkdesign/buy")
+            .message("Order failed")
+            .data(json!("Credit limit exceeded"))
+            .times(1),
+    )
+    .await;
+    typed
+        .create(&pp, &configuration("refused", uplink(true)))
+        .await
+        .unwrap();
+    configuration_reads(
+        &api,
+        ("refused", ConfigurationPhase::Failed),
+        ("failed", "Failed configuration"),
+        (
+            "Failed",
+            "Megaport refused the order: Order failed: Credit limit exceeded",
+        ),
+        (
+            "Degraded",
+            "OrderRefused: Megaport refused the order: Order failed: Credit limit exceeded",
+        ),
+    )
+    .await;
+
+    // Deleted with CancelNow while the cancellation is held: the finalizer is still there
+    // (Terminating, Pending deletion).
+    let cancels = control
+        .counter("POST /v3/product/{uid}/action/{action}")
+        .await
+        .unwrap();
+    fault(
+        &control,
+        FaultSpec::lost_answer(20_000)
+            .method("POST")
+            .path("/v3/product/")
+            .times(1),
+    )
+    .await;
+    api.delete("uplink", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the held cancellation", WAIT, || async {
+        (control
+            .counter("POST /v3/product/{uid}/action/{action}")
+            .await
+            .ok()?
+            > cancels)
+            .then_some(())
+    })
+    .await;
+    let obj = serde_json::to_value(api.get("uplink").await.unwrap()).unwrap();
+    assert_eq!(
+        obj["metadata"]["finalizers"],
+        json!(["megaport.onramp.dev/services"]),
+        "{obj}"
+    );
+    assert_configuration_contract("deleting", &obj);
+    let seen = health("deleting", &obj);
+    expect(
+        "configuration being deleted",
+        &seen,
+        ("Terminating", "Resource scheduled for deletion"),
+        ("Progressing", "Pending deletion"),
+    );
+    assert_eq!(
+        (seen.script.status.as_str(), seen.script.message.as_str()),
+        (
+            "Progressing",
+            "Being deleted: the operator applies spec.deletionPolicy to the ordered services, then releases its finalizer"
+        )
+    );
+
+    // Clean up: let go without Megaport, before the operator stops.
+    for c in typed.list(&Default::default()).await.unwrap() {
+        let name = c.metadata.name.clone().unwrap();
+        merge(
+            &api,
+            &name,
+            json!({"metadata": {"annotations": {"megaport.onramp.dev/abandon": "true"}}}),
+        )
+        .await;
+        let _ = api.delete(&name, &DeleteParams::default()).await;
+    }
+    eventually("the configurations to go", WAIT, || async {
+        typed
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    op.stop().await;
 }

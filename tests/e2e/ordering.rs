@@ -24,7 +24,8 @@ use crate::support::{
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn configuration(name: &str, spec: Value) -> SavedConfiguration {
+/// A SavedConfiguration named `name` with `spec`.
+pub fn configuration(name: &str, spec: Value) -> SavedConfiguration {
     serde_json::from_value(json!({
         "apiVersion": "megaport.onramp.dev/v1alpha1", "kind": "SavedConfiguration",
         "metadata": {"name": name}, "spec": spec,
@@ -33,7 +34,7 @@ fn configuration(name: &str, spec: Value) -> SavedConfiguration {
 }
 
 /// A Port in Los Angeles and a VXC from it to one of the company's Ports.
-fn uplink(order: bool) -> Value {
+pub fn uplink(order: bool) -> Value {
     json!({
         "description": "GPU cluster uplink",
         "order": order,
@@ -169,24 +170,33 @@ async fn a_design_is_quoted_ordered_by_the_tech_admin_goes_live_and_is_cancelled
         1
     );
 
-    // The tech contact may not order it (the policy loads asynchronously: wait for it).
+    // The tech contact may not order it. The policy loads asynchronously: wait for it with
+    // dry runs (a real attempt admitted too early would order the design).
     let order = Patch::Merge(json!({"spec": {"order": true}}));
-    let refused = eventually(
-        "the order policy to refuse the tech contact",
+    let dry = PatchParams {
+        dry_run: true,
+        ..PatchParams::default()
+    };
+    eventually(
+        "the order policy to be in force",
         Duration::from_secs(30),
         || async {
-            match api(&contact)
-                .patch("uplink", &PatchParams::default(), &order)
-                .await
-            {
+            match api(&contact).patch("uplink", &dry, &order).await {
                 Err(kube::Error::Api(status)) if status.message.contains("may not order") => {
-                    Some(status.message)
+                    Some(())
                 }
                 _ => None,
             }
         },
     )
     .await;
+    let refused = match api(&contact)
+        .patch("uplink", &PatchParams::default(), &order)
+        .await
+    {
+        Err(kube::Error::Api(status)) => status.message,
+        other => panic!("the tech contact's order was not refused: {other:?}"),
+    };
     assert!(refused.contains("verb \"order\""), "{refused}");
     // The tech admin orders it: bought once (the Port, then the VXC), followed to LIVE.
     api(&tech_admin)

@@ -186,6 +186,21 @@ async fn only_people_allowed_to_order_may_order() {
         message.contains("an ordered configuration stays ordered"),
         "{message}"
     );
+    // What deleting it costs is the order's too: the tech contact may not change it.
+    let (code, message) = refused(
+        api(&tech_contact)
+            .patch(
+                "la",
+                &patch,
+                &merge(json!({"spec": {"deletionPolicy": "Retain"}})),
+            )
+            .await,
+    );
+    assert_eq!(code, 403, "{message}");
+    assert!(
+        message.contains("may not change the deletionPolicy of SavedConfiguration"),
+        "{message}"
+    );
     // Editing what is not the order (the description) stays open to the tech contact.
     api(&tech_contact)
         .patch(

@@ -1,10 +1,16 @@
-//! Carrying out an order step (IO): a search of the tagged products after an unknown outcome,
-//! a buy with its pending record saved first (buys attaching VXCs to one product are
-//! serialised), where the bought services are, and the cancellation on deletion.
+//! Carrying out an order step (IO): a search of the tagged products (after an unknown outcome,
+//! and before the first buy a process makes for a configuration), a buy with its pending record
+//! saved first (buys attaching VXCs to one product are serialised), where the bought services
+//! are, and the cancellation on deletion.
+//!
+//! Two leaders never buy at once: a replica that loses its Lease exits before another can take
+//! it (`crate::lease`), and a buy it left in flight is found by the new leader's search within
+//! [`decide::SETTLE`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
@@ -18,34 +24,43 @@ use crate::crd::saved_configuration::{
     ServicesDeletionPolicy,
 };
 use crate::megaport::MegaportApi;
-use crate::megaport::models::{ProductAction, ProvisioningStatus};
+use crate::megaport::models::{Product, ProductAction, ProvisioningStatus};
 use crate::ordering::design::{SERVICE_TAG, UID_TAG};
-use crate::ordering::status::Progress;
+use crate::ordering::status::{Progress, Validation};
 use crate::ordering::{self, Design, Ledger, Step as OrderStep, decide, quote, records};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// What a step leaves: where the order is, the bought services, and when to look again (if
 /// not the default for the progress).
 pub type Done = (Progress, Vec<OrderedService>, Option<Duration>);
 
-/// Carries `step` out.
+/// How soon the next round follows a step that changed the records.
+const NEXT_ROUND: Duration = Duration::from_secs(1);
+
+/// Carries `step` out (`validation`: what status says of the design, for the status written
+/// before a buy).
 pub async fn run(
     ctx: &Orders,
     obj: &SavedConfiguration,
-    uid: &str,
     account: &dyn MegaportApi,
     ledger: Ledger,
     design: Design,
     step: OrderStep,
+    validation: &Validation,
 ) -> Result<Done, Error> {
+    let uid = obj.uid().unwrap_or_default();
     let carried = carried(obj, &ledger);
     match step {
         OrderStep::Saved => Ok((Progress::Saved, Vec::new(), None)),
         OrderStep::Held => Ok((Progress::Held, carried, None)),
         OrderStep::Search(services) => {
-            search_and_settle(ctx, obj, uid, account, ledger, &services).await
+            search_and_settle(ctx, obj, &uid, account, ledger, &services).await
         }
-        OrderStep::Buy => buy(ctx, obj, uid, account, ledger, &design).await,
+        // A process that has not written this configuration's records yet searches before
+        // its first buy: the annotation it read may be older than what was bought.
+        OrderStep::Buy if ctx.written(&uid).is_none() => {
+            look_before_buying(ctx, obj, &uid, account, ledger, &design.services).await
+        }
+        OrderStep::Buy => buy(ctx, obj, &uid, account, ledger, &design, validation).await,
         OrderStep::Waiting(vxcs) => {
             let note = format!(
                 "{} wait for a service key: see problems (the Secret it is read from is missing or holds no key)",
@@ -81,7 +96,8 @@ pub fn carried(obj: &SavedConfiguration, ledger: &Ledger) -> Vec<OrderedService>
         .collect()
 }
 
-/// Writes the order records and their seal on the configuration (and remembers them).
+/// Writes the order records and their seal on the configuration. This process remembers them
+/// first: a write that fails leaves it knowing what it did (a restart searches instead).
 async fn save_orders(
     ctx: &Orders,
     obj: &SavedConfiguration,
@@ -89,6 +105,7 @@ async fn save_orders(
     ledger: &Ledger,
 ) -> Result<(), Error> {
     let written = ledger.records();
+    ctx.wrote(uid, &written);
     let annotations: serde_json::Map<String, serde_json::Value> =
         records::annotations(uid, &written, &ctx.seal)
             .into_iter()
@@ -104,43 +121,59 @@ async fn save_orders(
     )
     .await
     .map_err(|e| Error::kube(Step::SaveOrders, e))?;
-    ctx.wrote(uid, &written);
     Ok(())
 }
 
-/// Finds `services` of configuration `uid` among the products: candidates by product name
-/// (one list), confirmed by their tags (one read each). A LAG is found by its primary.
+/// The products that may be one of `services`: by product name, or created since `since_ms`
+/// (a minute's slack; 0: by name only), not decommissioned. UIDs, a LAG's primary first.
+fn candidates(
+    products: &[Product],
+    spec: &SavedConfigurationSpec,
+    services: &[String],
+    since_ms: i64,
+) -> Vec<String> {
+    let names: BTreeSet<String> = ordering::design::product_names(spec)
+        .into_iter()
+        .filter(|(s, _)| services.contains(s))
+        .map(|(_, product_name)| product_name)
+        .collect();
+    let recent =
+        |created: Option<i64>| since_ms > 0 && created.is_some_and(|c| c >= since_ms - 60_000);
+    let mut found: Vec<(bool, String)> = Vec::new();
+    for p in products {
+        let created = p.create_date.map(|c| c.0);
+        if (names.contains(&p.product_name) || recent(created))
+            && !p.provisioning_status.is_decommissioned()
+        {
+            found.push((p.lag_primary != Some(true), p.product_uid.clone()));
+        }
+        let vxcs = p.associated_vxcs.iter().filter(|v| {
+            (names.contains(&v.product_name) || recent(v.create_date.map(|c| c.0)))
+                && !v.provisioning_status.is_decommissioned()
+        });
+        found.extend(vxcs.map(|v| (true, v.product_uid.clone())));
+    }
+    found.sort();
+    found.dedup_by(|a, b| a.1 == b.1);
+    found.into_iter().map(|(_, uid)| uid).collect()
+}
+
+/// Finds `services` of configuration `uid` among the products: one list, then the tags of
+/// each candidate (see [`candidates`]).
 async fn search(
     account: &dyn MegaportApi,
     spec: &SavedConfigurationSpec,
     uid: &str,
     services: &[String],
+    since_ms: i64,
     step: Step,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let wanted: BTreeSet<String> = ordering::design::product_names(spec)
-        .into_iter()
-        .filter(|(s, _)| services.contains(s))
-        .map(|(_, product_name)| product_name)
-        .collect();
     let products = account
         .list_products(None)
         .await
         .map_err(|e| Error::megaport(step, e))?;
-    let mut candidates: Vec<(bool, String)> = Vec::new();
-    for p in &products {
-        if wanted.contains(&p.product_name) && !p.provisioning_status.is_decommissioned() {
-            candidates.push((p.lag_primary != Some(true), p.product_uid.clone()));
-        }
-        let vxcs = p.associated_vxcs.iter();
-        let vxcs = vxcs.filter(|v| {
-            wanted.contains(&v.product_name) && !v.provisioning_status.is_decommissioned()
-        });
-        candidates.extend(vxcs.map(|v| (true, v.product_uid.clone())));
-    }
-    candidates.sort();
-    candidates.dedup();
     let mut found = BTreeMap::new();
-    for (_, candidate) in candidates {
+    for candidate in candidates(&products, spec, services, since_ms) {
         let tags = match account.get_product_tags(&candidate).await {
             Ok(tags) => tags,
             Err(e) if e.is_not_found() => continue,
@@ -157,8 +190,29 @@ async fn search(
     Ok(found)
 }
 
+/// Announces products found by their tags.
+async fn adopted(ctx: &Orders, obj: &SavedConfiguration, found: &BTreeMap<String, String>) {
+    if found.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = found.keys().map(String::as_str).collect();
+    let note = format!(
+        "found {} in Megaport by their tags (an earlier buy made them): not bought again",
+        names.join(", ")
+    );
+    status::publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        Reason::ServicesAdopted,
+        &note,
+        ACTION,
+    )
+    .await;
+}
+
 /// After an unknown outcome: adopts what the search finds; what it does not is bought again
-/// once [`decide::SETTLE`] has passed.
+/// once [`decide::SETTLE`] has passed (searching again meanwhile).
 async fn search_and_settle(
     ctx: &Orders,
     obj: &SavedConfiguration,
@@ -167,32 +221,18 @@ async fn search_and_settle(
     ledger: Ledger,
     services: &[String],
 ) -> Result<Done, Error> {
-    let found = search(account, &obj.spec, uid, services, Step::SearchOrders).await?;
+    let since = ledger.pending.values().copied().min().unwrap_or(0);
+    let found = search(account, &obj.spec, uid, services, since, Step::SearchOrders).await?;
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let (next, wait) = decide::settle(&ledger, &found, now_ms);
-    if next != ledger {
+    if next != ledger || ctx.written(uid).is_none() {
         save_orders(ctx, obj, uid, &next).await?;
     }
-    if !found.is_empty() {
-        let names: Vec<&str> = found.keys().map(String::as_str).collect();
-        let note = format!(
-            "found {} by their tags: an earlier buy made them (its answer was lost); they are not bought again",
-            names.join(", ")
-        );
-        status::publish(
-            ctx,
-            obj,
-            EventType::Normal,
-            Reason::ServicesAdopted,
-            &note,
-            ACTION,
-        )
-        .await;
-    }
+    adopted(ctx, obj, &found).await;
     let note = match wait {
-        Some(w) => format!(
-            "waiting up to {} s for Megaport to list what an earlier buy may have made, before buying again",
-            w.as_secs().max(1)
+        Some(_) => format!(
+            "looking for what an earlier buy may have made ({} not found yet) before buying again",
+            next.pending.keys().cloned().collect::<Vec<_>>().join(", ")
         ),
         None => "looked for what an earlier buy made; going on".to_owned(),
     };
@@ -200,12 +240,34 @@ async fn search_and_settle(
     Ok((
         Progress::Ordering(note),
         carried,
-        Some(wait.unwrap_or(Duration::from_secs(1))),
+        Some(wait.unwrap_or(NEXT_ROUND)),
     ))
 }
 
-/// Buys one round of the design: records the services as pending, buys, records what was
-/// bought. An unknown outcome keeps them pending (searched next time); a refusal clears them.
+/// The first buy of this process for the configuration: search the services first.
+async fn look_before_buying(
+    ctx: &Orders,
+    obj: &SavedConfiguration,
+    uid: &str,
+    account: &dyn MegaportApi,
+    mut ledger: Ledger,
+    services: &[String],
+) -> Result<Done, Error> {
+    let found = search(account, &obj.spec, uid, services, 0, Step::SearchOrders).await?;
+    ledger.bought.extend(found.clone());
+    save_orders(ctx, obj, uid, &ledger).await?;
+    adopted(ctx, obj, &found).await;
+    let note = "checked Megaport for these services before buying".to_owned();
+    Ok((
+        Progress::Ordering(note),
+        carried(obj, &ledger),
+        Some(NEXT_ROUND),
+    ))
+}
+
+/// Buys one round of the design: says so in status, records the services as pending, buys,
+/// records what was bought. An unknown outcome keeps them pending (searched next time); a
+/// refusal clears them.
 async fn buy(
     ctx: &Orders,
     obj: &SavedConfiguration,
@@ -213,6 +275,7 @@ async fn buy(
     account: &dyn MegaportApi,
     ledger: Ledger,
     design: &Design,
+    validation: &Validation,
 ) -> Result<Done, Error> {
     let locks = ctx.product_locks(&ordering::products_touched(&design.items));
     let mut held = Vec::with_capacity(locks.len());
@@ -221,12 +284,16 @@ async fn buy(
     }
     if !ctx.process.leadership.is_leader() {
         // Leadership ended while waiting (the process is stopping): buy nothing.
+        let note = "waiting for the leader".to_owned();
         return Ok((
-            Progress::Ordering("waiting for the leader".into()),
+            Progress::Ordering(note),
             carried(obj, &ledger),
             Some(ORDERING_RETRY),
         ));
     }
+    let note = format!("buying {}", design.services.join(", "));
+    let progress = Progress::Ordering(note.clone());
+    super::write_progress(ctx, obj, validation, &progress, carried(obj, &ledger)).await?;
     let mut marked = ledger.clone();
     let now_ms = jiff::Timestamp::now().as_millisecond();
     for service in &design.services {
@@ -236,56 +303,34 @@ async fn buy(
     tracing::info!(services = ?design.services, "buying");
     match account.buy_network_design(&design.items, &[]).await {
         Ok(answer) => {
-            let Some(bought) = decide::bought_from_answer(&obj.spec, &design.services, &answer)
-            else {
-                let note = "bought; the answer does not say which product is which, so they are found by their tags".to_owned();
-                return Ok((
-                    Progress::Ordering(note),
-                    carried(obj, &ledger),
-                    Some(Duration::from_secs(1)),
-                ));
-            };
-            let mut done = ledger;
-            done.bought.extend(bought);
-            save_orders(ctx, obj, uid, &done).await?;
-            let note = format!("bought {}", design.services.join(", "));
-            status::publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                Reason::ServicesOrdered,
-                &note,
-                ACTION,
-            )
-            .await;
-            let next = if design.services.len() < ordering::design::names(&obj.spec).len() {
-                format!("{note}; the rest follows")
-            } else {
-                note
-            };
-            Ok((
-                Progress::Ordering(next),
-                carried(obj, &done),
-                Some(Duration::from_secs(1)),
-            ))
+            let mut done = marked;
+            match decide::bought_from_answer(&obj.spec, &design.services, &answer) {
+                Some(bought) => {
+                    done.pending.retain(|s, _| !bought.contains_key(s));
+                    done.bought.extend(bought);
+                }
+                // Bought, but not which product is which: found by their tags next.
+                None => done.confirmed.extend(design.services.iter().cloned()),
+            }
+            recorded(ctx, obj, uid, &done, design).await
         }
         Err(e) if e.is_refusal() && e.status() != Some(408) => {
             // Megaport refused the whole buy: nothing was made.
             save_orders(ctx, obj, uid, &ledger).await?;
-            let note = format!("Megaport refused the order: {}", quote::detail(&e));
+            let message = format!("Megaport refused the order: {}", quote::detail(&e));
             status::publish(
                 ctx,
                 obj,
                 EventType::Warning,
                 Reason::OrderRefused,
-                &note,
+                &message,
                 ACTION,
             )
             .await;
             let refusal = OrderRefusal {
                 generation: obj.metadata.generation,
                 at: Time(jiff::Timestamp::now()),
-                message: note,
+                message,
             };
             Ok((Progress::Refused(refusal), carried(obj, &ledger), None))
         }
@@ -293,8 +338,35 @@ async fn buy(
     }
 }
 
+/// Records a round Megaport answered and announces it.
+async fn recorded(
+    ctx: &Orders,
+    obj: &SavedConfiguration,
+    uid: &str,
+    done: &Ledger,
+    design: &Design,
+) -> Result<Done, Error> {
+    save_orders(ctx, obj, uid, done).await?;
+    let note = format!("bought {}", design.services.join(", "));
+    status::publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        Reason::ServicesOrdered,
+        &note,
+        ACTION,
+    )
+    .await;
+    Ok((
+        Progress::Ordering(note),
+        carried(obj, done),
+        Some(NEXT_ROUND),
+    ))
+}
+
 /// Where the bought services are: the shared products list (fresh within the provisioning
-/// poll), or the managed account's own list.
+/// poll), or the managed account's own list. A service cancelled or decommissioned outside the
+/// operator stalls the configuration.
 async fn follow(
     ctx: &Orders,
     obj: &SavedConfiguration,
@@ -316,7 +388,18 @@ async fn follow(
         snapshot.items.clone()
     };
     let services = decide::where_bought(ledger, &products);
-    let progress = if decide::all_live(&obj.spec, &services) {
+    let gone: Vec<String> = services
+        .iter()
+        .filter_map(|s| {
+            let state = ProvisioningStatus(s.provisioning_status.clone()?);
+            state
+                .is_inactive()
+                .then(|| format!("{} is {state}", s.name))
+        })
+        .collect();
+    let progress = if !gone.is_empty() {
+        Progress::Lost(format!("{} (ended outside the operator)", gone.join(", ")))
+    } else if decide::all_live(&obj.spec, &services) {
         Progress::Live
     } else {
         Progress::Provisioning
@@ -324,18 +407,51 @@ async fn follow(
     Ok((progress, services, None))
 }
 
-/// Cancels the configuration's services as `policy` says (VXCs first); how many.
+/// What a cancellation did.
+pub struct Cancelled {
+    /// Services cancelled now.
+    pub count: usize,
+    /// Buys whose outcome is still unknown: look again after this long before letting go.
+    pub waiting: Option<Duration>,
+}
+
+/// The services of a ledger in the order to cancel them: VXCs first (a Port with VXCs attached
+/// may refuse to go), each with whether it is a VXC.
+fn cancel_order(obj: &SavedConfiguration, ledger: &Ledger) -> Vec<(String, String, bool)> {
+    let vxcs: BTreeSet<&str> = obj
+        .spec
+        .services
+        .vxcs
+        .iter()
+        .map(|v| v.common.name.as_str())
+        .collect();
+    let mut order: Vec<(String, String, bool)> = ledger
+        .bought
+        .iter()
+        .map(|(s, uid)| (s.clone(), uid.clone(), vxcs.contains(s.as_str())))
+        .collect();
+    order.sort_by_key(|(_, _, vxc)| !vxc);
+    order
+}
+
+/// Cancels the configuration's services as `policy` says (VXCs first; Ports, MCRs and MVEs
+/// with `safeDelete`, so a VXC that is not this configuration's is never taken with them).
 pub async fn cancel(
     obj: &SavedConfiguration,
     uid: &str,
     account: &dyn MegaportApi,
     mut ledger: Ledger,
     policy: ServicesDeletionPolicy,
-) -> Result<usize, Error> {
+) -> Result<Cancelled, Error> {
+    let mut waiting = None;
     if !ledger.pending.is_empty() {
         let pending: Vec<String> = ledger.pending.keys().cloned().collect();
-        let found = search(account, &obj.spec, uid, &pending, Step::Cancel).await?;
-        ledger.bought.extend(found);
+        let since = ledger.pending.values().copied().min().unwrap_or(0);
+        let found = search(account, &obj.spec, uid, &pending, since, Step::Cancel).await?;
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let (settled, wait) = decide::settle(&ledger, &found, now_ms);
+        ledger = settled;
+        waiting = wait;
     }
     let products = account
         .list_products(None)
@@ -345,25 +461,23 @@ pub async fn cancel(
         ServicesDeletionPolicy::CancelNow => ProductAction::CancelNow,
         _ => ProductAction::Cancel,
     };
-    let mut cancelled = 0;
-    for (service, product_uid) in super::cancel_order(obj, &ledger) {
-        let Some((Some(state), _)) = decide::state_of(&products, &product_uid) else {
-            continue;
-        };
-        let state = ProvisioningStatus(state);
-        let done = match action {
-            ProductAction::CancelNow => state.is_decommissioned(),
-            _ => state.is_inactive(),
-        };
+    let mut count = 0;
+    for (service, product_uid, vxc) in cancel_order(obj, &ledger) {
+        let state = decide::state_of(&products, &product_uid).and_then(|(s, _)| s);
+        let done = state.map(ProvisioningStatus).is_some_and(|s| match action {
+            ProductAction::CancelNow => s.is_decommissioned(),
+            _ => s.is_inactive(),
+        });
         if done {
             continue;
         }
-        match account.product_action(&product_uid, action).await {
-            Ok(()) => cancelled += 1,
+        // Not listed is no proof it is gone: the action says (404 is).
+        match account.product_action(&product_uid, action, !vxc).await {
+            Ok(()) => count += 1,
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(Error::megaport(Step::Cancel, e)),
         }
         tracing::info!(%service, action = action.as_str(), "cancelled");
     }
-    Ok(cancelled)
+    Ok(Cancelled { count, waiting })
 }

@@ -21,7 +21,6 @@ mod observe;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,33 +96,34 @@ fn service_count(obj: &SavedConfiguration) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// A Warning event on `obj`.
+async fn warn(ctx: &Orders, obj: &SavedConfiguration, reason: Reason, note: &str) {
+    status::publish(ctx, obj, EventType::Warning, reason, note, ACTION).await;
+}
+
 // === apply ===
 
 async fn apply(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> {
     let uid = obj.uid().unwrap_or_default();
+    if let Some(other) = claimed_elsewhere(ctx, obj).await {
+        tracing::warn!(%other, "ordered by another operator; not touched");
+        return Ok(Action::await_change());
+    }
     let account = ctx.accounts.account(obj.spec.managed_account.as_deref());
     // Observe.
-    let ledger = observe::ledger(ctx, obj, &uid).await;
+    let (ledger, ignored) = observe::ledger(ctx, obj, &uid);
+    if let Some(why) = ignored {
+        let note = format!(
+            "{why}: the services are searched in Megaport by their tags before anything is bought"
+        );
+        tracing::warn!(%note, "ignoring the order records");
+        warn(ctx, obj, Reason::RecordsIgnored, &note).await;
+    }
     let keys = observe::keys(ctx, obj).await?;
-    // Validate, when due (and only before anything is bought: then every buy checks itself).
     let now = jiff::Timestamp::now();
-    let previous = obj.status.as_ref();
-    let due = decide::validation_due(
-        previous,
-        obj.meta().generation,
-        &keys.fingerprints,
-        now,
-        ctx.settings.validation_interval,
-    );
-    let validation = match due {
-        Some(why) if ledger.bought.is_empty() && ledger.pending.is_empty() => {
-            tracing::info!(?why, "checking and pricing the design");
-            observe::validate(obj, &uid, account.as_ref(), &keys, now).await?
-        }
-        _ => Validation::carried(previous),
-    };
-    let key_ends = keys.ends(&validation.keys);
+    let validation = checked(ctx, obj, &uid, account.as_ref(), &ledger, &keys, now).await?;
     // Decide.
+    let key_ends = keys.ends(&validation.keys);
     let design = ordering::items(&obj.spec, &uid, &ledger.bought, &key_ends);
     let step = decide::step(
         is_ordered(obj),
@@ -132,7 +132,7 @@ async fn apply(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> 
         &design,
     );
     // A refused order is sent again only for a new generation or after the interval.
-    let refusal = previous.and_then(|s| s.order_refusal.clone());
+    let refusal = obj.status.as_ref().and_then(|s| s.order_refusal.clone());
     let interval = ctx.settings.validation_interval;
     let resend = decide::may_resend(refusal.as_ref(), obj.meta().generation, now, interval);
     // Execute, then report.
@@ -141,23 +141,19 @@ async fn apply(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> 
             let services = execute::carried(obj, &ledger);
             (Progress::Refused(refusal), services, None)
         }
-        (step, _) => execute::run(ctx, obj, &uid, account.as_ref(), ledger, design, step).await?,
+        (step, _) => {
+            let account = account.as_ref();
+            execute::run(ctx, obj, account, ledger, design, step, &validation).await?
+        }
     };
     let inputs = Inputs {
-        validation: validation.clone(),
+        validation,
         progress,
         services,
         service_count: service_count(obj),
     };
     write_status(ctx, obj, &inputs).await?;
-    let again = again.unwrap_or_else(|| match &inputs.progress {
-        Progress::Saved | Progress::Held => until_due(ctx, validation.at.as_ref(), now),
-        Progress::Refused(r) => until_due(ctx, Some(&r.at), now),
-        Progress::Ordering(_) => ORDERING_RETRY,
-        Progress::Blocked(_) => BLOCKED_RETRY,
-        Progress::Provisioning => ctx.settings.provisioning_poll,
-        Progress::Live => ctx.settings.resync,
-    });
+    let again = again.unwrap_or_else(|| next_look(ctx, &inputs, now));
     // A key Secret that is missing is looked for again soon (Secrets are not watched).
     let again = if keys.problems.is_empty() {
         again
@@ -165,6 +161,74 @@ async fn apply(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error> 
         again.min(BLOCKED_RETRY)
     };
     Ok(Action::requeue(again))
+}
+
+/// The validation status carries, brought up to date where due: all of it (account rules,
+/// keys, Megaport's validation) before anything is bought; once the order is under way, only
+/// the keys that changed for VXCs not bought yet (every buy checks itself).
+async fn checked(
+    ctx: &Orders,
+    obj: &SavedConfiguration,
+    uid: &str,
+    account: &dyn crate::megaport::MegaportApi,
+    ledger: &Ledger,
+    keys: &observe::Keys,
+    now: jiff::Timestamp,
+) -> Result<Validation, Error> {
+    let previous = obj.status.as_ref();
+    let interval = ctx.settings.validation_interval;
+    let due = decide::validation_due(
+        previous,
+        obj.meta().generation,
+        &keys.fingerprints,
+        now,
+        interval,
+    );
+    let started = !ledger.bought.is_empty() || !ledger.pending.is_empty();
+    let mut validation = Validation::carried(previous);
+    match due {
+        None => {}
+        Some(why) if !started => {
+            tracing::info!(?why, "checking and pricing the design");
+            validation = observe::validate(obj, uid, account, keys, now).await?;
+        }
+        Some(_) => {
+            let stale: Vec<String> = keys
+                .fingerprints
+                .iter()
+                .filter(|(vxc, fp)| {
+                    !ledger.bought.contains_key(*vxc)
+                        && !validation
+                            .keys
+                            .iter()
+                            .any(|k| &k.service == *vxc && &k.fingerprint == *fp)
+                })
+                .map(|(vxc, _)| vxc.clone())
+                .collect();
+            if !stale.is_empty() {
+                let looked = observe::lookup_keys(obj, account, keys, Some(&stale)).await?;
+                let concerns = |s: &Option<String>| s.as_ref().is_some_and(|s| stale.contains(s));
+                validation.keys.retain(|k| !stale.contains(&k.service));
+                validation.keys.extend(looked.seen);
+                validation.problems.retain(|p| !concerns(&p.service));
+                validation.problems.extend(looked.problems);
+            }
+        }
+    }
+    Ok(validation)
+}
+
+/// When to look again after `inputs` were reported.
+fn next_look(ctx: &Orders, inputs: &Inputs, now: jiff::Timestamp) -> Duration {
+    match &inputs.progress {
+        Progress::Saved | Progress::Held => until_due(ctx, inputs.validation.at.as_ref(), now),
+        Progress::Refused(r) => until_due(ctx, Some(&r.at), now),
+        Progress::Ordering(_) => ORDERING_RETRY,
+        Progress::Blocked(_) => BLOCKED_RETRY,
+        Progress::Provisioning => ctx.settings.provisioning_poll,
+        Progress::Lost(_) => ctx.settings.products_refresh,
+        Progress::Live => ctx.settings.resync,
+    }
 }
 
 /// Until an interval from `since` has passed (at most the resync period).
@@ -176,6 +240,24 @@ fn until_due(ctx: &Orders, since: Option<&Time>, now: jiff::Timestamp) -> Durati
         interval.saturating_sub(age)
     });
     left.clamp(Duration::from_secs(1), ctx.settings.resync)
+}
+
+/// Writes where the order is before a step that may take long (a buy), so that status never
+/// says Quoted while a buy is in flight.
+pub(super) async fn write_progress(
+    ctx: &Orders,
+    obj: &SavedConfiguration,
+    validation: &Validation,
+    progress: &Progress,
+    services: Vec<crate::crd::saved_configuration::OrderedService>,
+) -> Result<(), Error> {
+    let inputs = Inputs {
+        validation: validation.clone(),
+        progress: progress.clone(),
+        services,
+        service_count: service_count(obj),
+    };
+    write_status(ctx, obj, &inputs).await
 }
 
 /// The status for `inputs`, through the shared writer.
@@ -223,6 +305,24 @@ async fn report_failure(ctx: &Orders, obj: &SavedConfiguration, err: &Error) {
     }
 }
 
+/// The operator that ordered `obj`, when it is another (other Megaport credentials): this one
+/// writes nothing on it — not even status, which the other writes — and says so once per
+/// generation in an event. Removing the annotation hands the configuration over.
+async fn claimed_elsewhere(ctx: &Orders, obj: &SavedConfiguration) -> Option<String> {
+    let other = ordering::records::claimed_by_another(obj.annotations(), &ctx.seal)?;
+    let uid = obj.uid().unwrap_or_default();
+    let generation = obj.meta().generation.unwrap_or_default();
+    if ctx.newly_foreign(&uid, generation) {
+        let note = format!(
+            "ordered by another operator (seal {other}: other Megaport credentials, or this operator's before they were rotated); this one ({}) leaves it alone. To hand it over, remove the annotation {}",
+            ctx.seal.id(),
+            ordering::records::ORDERED_BY_ANNOTATION
+        );
+        warn(ctx, obj, Reason::RecordsIgnored, &note).await;
+    }
+    Some(other)
+}
+
 // === cleanup ===
 
 /// Deletion: cancel (or retain) the services as `deletionPolicy` says, then let go.
@@ -250,60 +350,65 @@ async fn cleanup(obj: &SavedConfiguration, ctx: &Orders) -> Result<Action, Error
         ctx.forget(&uid);
         return Ok(Action::await_change());
     }
+    if let Some(other) = claimed_elsewhere(ctx, obj).await {
+        // Its services are the other operator's to cancel.
+        return Err(Error::Waiting {
+            step: super::Step::Cancel,
+            why: format!("ordered by another operator ({other}), which cancels its services"),
+        });
+    }
     let account = ctx.accounts.account(obj.spec.managed_account.as_deref());
-    let ledger = observe::ledger(ctx, obj, &uid).await;
-    match execute::cancel(obj, &uid, account.as_ref(), ledger, policy).await {
-        Ok(cancelled) => {
-            let how = match policy {
-                ServicesDeletionPolicy::CancelNow => "now (CANCEL_NOW)",
-                _ => "at the end of their terms (CANCEL)",
-            };
-            let note =
-                format!("cancelled {cancelled} services {how}, as deletionPolicy {policy:?} says");
-            status::publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                Reason::ServicesCancelled,
-                &note,
-                ACTION,
-            )
-            .await;
-            ctx.forget(&uid);
+    let (ledger, _) = observe::ledger(ctx, obj, &uid);
+    let cancelled = execute::cancel(obj, &uid, account.as_ref(), ledger, policy).await;
+    finish_cleanup(ctx, obj, &uid, policy, cancelled).await
+}
+
+/// Announces what the cancellation did, and lets go once nothing is unknown.
+async fn finish_cleanup(
+    ctx: &Orders,
+    obj: &SavedConfiguration,
+    uid: &str,
+    policy: ServicesDeletionPolicy,
+    cancelled: Result<execute::Cancelled, Error>,
+) -> Result<Action, Error> {
+    match cancelled {
+        Ok(done) => {
+            if done.count > 0 {
+                let how = match policy {
+                    ServicesDeletionPolicy::CancelNow => "now (CANCEL_NOW)",
+                    _ => "at the end of their terms (CANCEL)",
+                };
+                let note = format!(
+                    "cancelled {} services {how}, as deletionPolicy {policy:?} says",
+                    done.count
+                );
+                status::publish(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    Reason::ServicesCancelled,
+                    &note,
+                    ACTION,
+                )
+                .await;
+            }
+            if done.waiting.is_some() {
+                // A buy's outcome is still unknown: not let go before it is known (the
+                // finalizer holds while cleanup fails).
+                return Err(Error::Waiting {
+                    step: super::Step::Cancel,
+                    why: "a buy's outcome is not known yet; looking for what it made before letting go".into(),
+                });
+            }
+            ctx.forget(uid);
             Ok(Action::await_change())
         }
         Err(err) => {
             let note = format!(
                 "cannot cancel the services, deletion waits: {err}. To delete the configuration and leave its services as they are, annotate it {ABANDON_ANNOTATION}=true"
             );
-            status::publish(
-                ctx,
-                obj,
-                EventType::Warning,
-                Reason::CancellationFailed,
-                &note,
-                ACTION,
-            )
-            .await;
+            warn(ctx, obj, Reason::CancellationFailed, &note).await;
             Err(err)
         }
     }
-}
-
-/// The services a ledger names, VXCs first (a Port with VXCs attached may refuse to go).
-fn cancel_order(obj: &SavedConfiguration, ledger: &Ledger) -> Vec<(String, String)> {
-    let vxcs: BTreeMap<&str, ()> = obj
-        .spec
-        .services
-        .vxcs
-        .iter()
-        .map(|v| (v.common.name.as_str(), ()))
-        .collect();
-    let (mut first, rest): (Vec<_>, Vec<_>) = ledger
-        .bought
-        .iter()
-        .map(|(s, uid)| (s.clone(), uid.clone()))
-        .partition(|(s, _)| vxcs.contains_key(s.as_str()));
-    first.extend(rest);
-    first
 }

@@ -6,12 +6,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
-use super::ACTION;
-use crate::controller::{Error, Orders, Step, status};
-use crate::crd::conditions::Reason;
+use crate::controller::{Error, Orders, Step};
 use crate::crd::saved_configuration::{
     ConfigurationPhase, KeySeen, SavedConfiguration, ServiceProblem,
 };
@@ -24,41 +21,31 @@ use crate::ordering::{self, KeyEnd, Ledger, quote, records};
 /// The key a ServiceKeyRequest's Secret holds it under.
 const DEFAULT_KEY: &str = "serviceKey";
 
-/// The configuration's order records: this process's last write, else the sealed annotation.
-/// Records that are not the operator's, or missing ones on a configuration that went past
-/// ordering, make every service unknown (searched by its tags before anything is bought).
-pub async fn ledger(ctx: &Orders, obj: &SavedConfiguration, uid: &str) -> Ledger {
+/// The configuration's order records: this process's last write, else the sealed annotation;
+/// and why the annotation was ignored, if it was. Records that are not the operator's, or
+/// missing ones on a configuration that went past ordering, make every service unknown: pending
+/// from now, searched by its tags (for [`ordering::decide::SETTLE`]) before it is bought again.
+pub fn ledger(ctx: &Orders, obj: &SavedConfiguration, uid: &str) -> (Ledger, Option<String>) {
     if let Some(written) = ctx.written(uid) {
-        return Ledger::of(&written);
+        return (Ledger::of(&written), None);
     }
     if obj.spec.order != Some(true) {
         // Nothing is bought without an order: whatever the annotation says is not read.
-        return Ledger::default();
+        return (Ledger::default(), None);
     }
     let why = match records::trusted(obj.annotations(), uid, &ctx.seal) {
-        Ok(Some(records)) => return Ledger::of(&records),
-        Ok(None) if !went_past_ordering(obj) => return Ledger::default(),
+        Ok(Some(records)) => return (Ledger::of(&records), None),
+        Ok(None) if !went_past_ordering(obj) => return (Ledger::default(), None),
         Ok(None) => format!("the {} annotation is gone", records::ORDERS_ANNOTATION),
         Err(why) => why,
     };
-    let note = format!(
-        "{why}: the services are searched in Megaport by their tags before anything is bought"
-    );
-    tracing::warn!(%note, "ignoring the order records");
-    status::publish(
-        ctx,
-        obj,
-        EventType::Warning,
-        Reason::RecordsIgnored,
-        &note,
-        ACTION,
-    )
-    .await;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
     let names = ordering::design::names(&obj.spec);
-    Ledger {
-        bought: BTreeMap::new(),
-        pending: names.into_iter().map(|n| (n, 0)).collect(),
-    }
+    let unknown = Ledger {
+        pending: names.into_iter().map(|n| (n, now_ms)).collect(),
+        ..Ledger::default()
+    };
+    (unknown, Some(why))
 }
 
 fn went_past_ordering(obj: &SavedConfiguration) -> bool {
@@ -122,7 +109,7 @@ pub async fn keys(ctx: &Orders, obj: &SavedConfiguration) -> Result<Keys, Error>
         let secret = secrets
             .get_opt(&reference.name)
             .await
-            .map_err(|e| Error::kube(Step::ReadSecret, e))?;
+            .map_err(|e| Error::kube(Step::ReadKeys, e))?;
         let value = secret
             .as_ref()
             .and_then(|s| s.data.as_ref()?.get(field))
@@ -158,65 +145,49 @@ fn refusal(err: MegaportError, names: &[(String, String)]) -> Result<ServiceProb
     }
 }
 
-/// Checks and prices the design: the account rules over locations and markets, each key looked
-/// up (shown without the key), then Megaport's validation of what can be sent.
-pub async fn validate(
+/// What looking the keys up found.
+#[derive(Default)]
+pub struct Looked {
+    /// Every key looked up, by fingerprint (those Megaport does not know too, so an unusable
+    /// key is not looked up again until it changes).
+    pub seen: Vec<KeySeen>,
+    /// The usable ones as VXC ends.
+    pub ends: BTreeMap<String, KeyEnd>,
+    /// Why the others cannot be used.
+    pub problems: Vec<ServiceProblem>,
+}
+
+/// Looks up the keys of the VXCs in `only` (all when `None`), shown without the key.
+pub async fn lookup_keys(
     obj: &SavedConfiguration,
-    uid: &str,
     account: &dyn MegaportApi,
     keys: &Keys,
-    now: jiff::Timestamp,
-) -> Result<Validation, Error> {
-    let spec = &obj.spec;
-    let names = ordering::design::product_names(spec);
-    let mut validation = Validation {
-        generation: obj.metadata.generation,
-        at: Some(Time(now)),
-        quote: None,
-        problems: keys.problems.clone(),
-        keys: Vec::new(),
-    };
-    let facts = match (
-        account.list_locations().await,
-        account.list_billing_markets().await,
-    ) {
-        (Ok(locations), Ok(markets)) => Some((locations, markets)),
-        (Err(e), _) | (_, Err(e)) => {
-            validation.problems.push(refusal(e, &names)?);
-            None
-        }
-    };
-    if let Some((locations, markets)) = &facts {
-        let broken = ordering::check(
-            spec,
-            &ordering::Facts {
-                locations,
-                markets,
-                managed_account: spec.managed_account.is_some(),
-            },
-        );
-        validation.problems.extend(quote::broken(&broken));
-    }
-    let mut ends = BTreeMap::new();
-    for (vxc, key) in &keys.values {
+    only: Option<&[String]>,
+) -> Result<Looked, Error> {
+    let names = ordering::design::product_names(&obj.spec);
+    let mut looked = Looked::default();
+    let wanted = keys
+        .values
+        .iter()
+        .filter(|(vxc, _)| only.is_none_or(|o| o.contains(vxc)));
+    for (vxc, key) in wanted {
+        let mut seen = KeySeen {
+            service: vxc.clone(),
+            fingerprint: fingerprint(key),
+            ..KeySeen::default()
+        };
         match account.get_service_key(key.expose()).await {
             Ok(found) => {
-                validation.keys.push(KeySeen {
-                    service: vxc.clone(),
-                    fingerprint: fingerprint(key),
-                    owner: found.company_name.clone(),
-                    on_ramp: Some(found.product_uid.clone()),
-                    max_speed_mbps: found.max_speed,
+                seen.owner = found.company_name.clone();
+                seen.on_ramp = Some(found.product_uid.clone());
+                seen.max_speed_mbps = found.max_speed;
+                seen.vlan = found.vlan;
+                let end = KeyEnd {
+                    key: key.clone(),
+                    product_uid: found.product_uid.clone(),
                     vlan: found.vlan,
-                });
-                ends.insert(
-                    vxc.clone(),
-                    KeyEnd {
-                        key: key.clone(),
-                        product_uid: found.product_uid.clone(),
-                        vlan: found.vlan,
-                    },
-                );
+                };
+                looked.ends.insert(vxc.clone(), end);
             }
             Err(e) => {
                 let mut problem = refusal(e.redact_service_key(key.expose()), &names)?;
@@ -225,12 +196,59 @@ pub async fn validate(
                     "the service key in its Secret cannot be used: {}",
                     problem.message
                 );
-                validation.problems.push(problem);
+                looked.problems.push(problem);
             }
         }
+        looked.seen.push(seen);
     }
+    Ok(looked)
+}
+
+/// The account rules over Megaport's locations and the account's markets, as problems.
+async fn account_rules(
+    obj: &SavedConfiguration,
+    account: &dyn MegaportApi,
+) -> Result<Vec<ServiceProblem>, Error> {
+    let spec = &obj.spec;
+    let names = ordering::design::product_names(spec);
+    match (
+        account.list_locations().await,
+        account.list_billing_markets().await,
+    ) {
+        (Ok(locations), Ok(markets)) => {
+            let facts = ordering::Facts {
+                locations: &locations,
+                markets: &markets,
+                managed_account: spec.managed_account.is_some(),
+            };
+            Ok(quote::broken(&ordering::check(spec, &facts)))
+        }
+        (Err(e), _) | (_, Err(e)) => Ok(vec![refusal(e, &names)?]),
+    }
+}
+
+/// Checks and prices the design: the account rules, each key looked up, then Megaport's
+/// validation of what can be sent.
+pub async fn validate(
+    obj: &SavedConfiguration,
+    uid: &str,
+    account: &dyn MegaportApi,
+    keys: &Keys,
+    now: jiff::Timestamp,
+) -> Result<Validation, Error> {
+    let mut problems = keys.problems.clone();
+    problems.extend(account_rules(obj, account).await?);
+    let looked = lookup_keys(obj, account, keys, None).await?;
+    problems.extend(looked.problems);
+    let mut validation = Validation {
+        generation: obj.metadata.generation,
+        at: Some(Time(now)),
+        quote: None,
+        problems,
+        keys: looked.seen,
+    };
     if validation.problems.is_empty() {
-        let design = ordering::items(spec, uid, &BTreeMap::new(), &ends);
+        let design = ordering::items(&obj.spec, uid, &BTreeMap::new(), &looked.ends);
         let answer = if design.items.is_empty() {
             Ok(Vec::new())
         } else {
@@ -238,10 +256,13 @@ pub async fn validate(
         };
         match answer {
             Ok(answer) => {
-                validation.quote =
-                    Some(quote::quote(&design.services, &answer, design.waiting, now));
+                let quote = quote::quote(&design.services, &answer, design.waiting, now);
+                validation.quote = Some(quote);
             }
-            Err(e) => validation.problems.push(refusal(e, &names)?),
+            Err(e) => {
+                let names = ordering::design::product_names(&obj.spec);
+                validation.problems.push(refusal(e, &names)?);
+            }
         }
     }
     Ok(validation)

@@ -24,11 +24,22 @@ use crate::ordering::records::ORDERS_ANNOTATION;
 const NS: &str = "acme";
 const UID: &str = "5a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 
-/// What the mock apiserver holds.
+/// What the mock apiserver holds, and the calls of the current round.
 #[derive(Clone, Default)]
 struct ApiState {
     config: Value,
     secret: Option<Value>,
+    calls: Vec<Call>,
+}
+
+type Shared_ = Arc<std::sync::Mutex<ApiState>>;
+
+fn answer_shared(state: &mut Shared_, call: &Call) -> Response<Body> {
+    let mut state = state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    state.calls.push(call.clone());
+    answer(&mut state, call)
 }
 
 fn answer(state: &mut ApiState, call: &Call) -> Response<Body> {
@@ -58,53 +69,86 @@ fn answer(state: &mut ApiState, call: &Call) -> Response<Body> {
     }
 }
 
-/// One reconcile of `config` against `fake`; the apiserver's calls, state and the result.
-async fn round(
-    fake: &FakeMegaport,
-    config: Value,
-    secret: Option<Value>,
-    settings: Settings,
-) -> (
+type Outcome = (
     Vec<Call>,
     ApiState,
     Result<kube::runtime::controller::Action, crate::controller::Error>,
-) {
-    let state = ApiState {
-        config: config.clone(),
-        secret,
-    };
-    let (client, server) = mock_api::serve(state, answer);
-    let shared = Arc::new(Shared::new(client, Arc::new(fake.clone()), settings));
-    let ctx = Arc::new(Orders::new(
-        shared,
-        Arc::new(fake.clone()),
-        RecordSeal::new([7; 32]),
-    ));
-    let obj: SavedConfiguration = serde_json::from_value(config).unwrap_or_else(|e| panic!("{e}"));
-    let result = reconcile(Arc::new(DeserializeGuard(Ok(obj))), ctx).await;
-    let (calls, state) = server.await.unwrap_or_default();
-    (calls, state, result)
+);
+
+/// One operator process (its context and memory) over the fake and a mock apiserver; rounds
+/// of reconciles feed what the apiserver holds back in, as the watch would.
+struct Harness {
+    fake: FakeMegaport,
+    settings: Settings,
+    state: Shared_,
+    ctx: Arc<Orders>,
 }
 
-/// Reconciles until the result is `Ok` `n` times in a row is not asked: exactly `n` rounds,
-/// each starting from what the apiserver held after the last; the final state.
-async fn rounds(fake: &FakeMegaport, config: Value, n: usize) -> ApiState {
-    let mut state = ApiState {
-        config,
-        secret: None,
-    };
-    for _ in 0..n {
-        let (_, next, result) = round(
-            fake,
-            state.config.clone(),
-            state.secret.clone(),
-            Settings::default(),
-        )
-        .await;
-        assert!(result.is_ok(), "{result:?}");
-        state = next;
+impl Harness {
+    fn new(fake: &FakeMegaport, settings: Settings) -> Self {
+        let state: Shared_ = Arc::default();
+        let ctx = Self::process(fake, &settings, &state);
+        Self {
+            fake: fake.clone(),
+            settings,
+            state,
+            ctx,
+        }
     }
-    state
+
+    fn process(fake: &FakeMegaport, settings: &Settings, state: &Shared_) -> Arc<Orders> {
+        let (client, _server) = mock_api::serve(state.clone(), answer_shared);
+        let shared = Arc::new(Shared::new(
+            client,
+            Arc::new(fake.clone()),
+            settings.clone(),
+        ));
+        Arc::new(Orders::new(
+            shared,
+            Arc::new(fake.clone()),
+            RecordSeal::new([7; 32]),
+        ))
+    }
+
+    /// A new process (what a restart keeps is what the apiserver holds).
+    fn restart(&mut self) {
+        self.ctx = Self::process(&self.fake, &self.settings, &self.state);
+    }
+
+    /// One reconcile of `config` (with `secret`); the round's calls, the state and the result.
+    async fn round(&self, config: Value, secret: Option<Value>) -> Outcome {
+        {
+            let mut state = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.config = config.clone();
+            state.secret = secret;
+            state.calls.clear();
+        }
+        let obj: SavedConfiguration =
+            serde_json::from_value(config).unwrap_or_else(|e| panic!("{e}"));
+        let result = reconcile(Arc::new(DeserializeGuard(Ok(obj))), self.ctx.clone()).await;
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        (state.calls.clone(), state, result)
+    }
+
+    /// `n` rounds, each from what the apiserver held after the last, each `Ok`; the state.
+    async fn rounds(&self, config: Value, n: usize) -> ApiState {
+        let mut config = config;
+        let mut last = ApiState::default();
+        for _ in 0..n {
+            let (_, state, result) = self.round(config, last.secret.clone()).await;
+            assert!(result.is_ok(), "{result:?}");
+            config = state.config.clone();
+            last = state;
+        }
+        last
+    }
 }
 
 fn config(spec: Value) -> Value {
@@ -144,7 +188,8 @@ fn ready(state: &ApiState) -> (String, String, String) {
 #[tokio::test]
 async fn a_saved_design_is_priced_once_and_again_only_when_it_changes() {
     let fake = FakeMegaport::quantumgpu();
-    let (_, state, result) = round(&fake, config(la_port(false)), None, Settings::default()).await;
+    let h = Harness::new(&fake, Settings::default());
+    let (_, state, result) = h.round(config(la_port(false)), None).await;
     assert!(result.is_ok(), "{result:?}");
     let (phase, reason, message) = ready(&state);
     assert_eq!(
@@ -164,7 +209,7 @@ async fn a_saved_design_is_priced_once_and_again_only_when_it_changes() {
     assert_eq!(fake.sim.counter("POST /v3/networkdesign/validate"), 1);
     // Reconciled again (a resync): nothing is asked of Megaport.
     let before = fake.sim.counter("GET /v2/market");
-    let (_, again, _) = round(&fake, state.config.clone(), None, Settings::default()).await;
+    let (_, again, _) = h.round(state.config.clone(), None).await;
     assert_eq!(
         fake.sim.counter("POST /v3/networkdesign/validate"),
         1,
@@ -176,7 +221,7 @@ async fn a_saved_design_is_priced_once_and_again_only_when_it_changes() {
     let mut edited = again.config.clone();
     edited["metadata"]["generation"] = json!(2);
     edited["spec"]["services"]["ports"][0]["termMonths"] = json!(1);
-    let (_, third, _) = round(&fake, edited, None, Settings::default()).await;
+    let (_, third, _) = h.round(edited, None).await;
     assert_eq!(fake.sim.counter("POST /v3/networkdesign/validate"), 2);
     assert_eq!(third.config["status"]["quote"]["monthlyTotal"], "1000.00");
     assert_eq!(third.config["status"]["validatedGeneration"], 2);
@@ -190,6 +235,7 @@ async fn a_saved_design_is_priced_once_and_again_only_when_it_changes() {
 #[tokio::test]
 async fn each_account_rule_refuses_before_megaport_validates() {
     let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
     let table = [
         (
             "no MVEs in that zone",
@@ -208,7 +254,7 @@ async fn each_account_rule_refuses_before_megaport_validates() {
         ),
     ];
     for (case, spec, want) in table {
-        let (_, state, result) = round(&fake, config(spec), None, Settings::default()).await;
+        let (_, state, result) = h.round(config(spec), None).await;
         assert!(result.is_ok(), "{case}: {result:?}");
         let (phase, reason, message) = ready(&state);
         assert_eq!(
@@ -237,9 +283,10 @@ async fn each_account_rule_refuses_before_megaport_validates() {
 #[tokio::test]
 async fn a_managed_account_orders_only_in_its_markets_and_only_if_managed() {
     let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
     let london = json!({"services": {"ports": [{"name": "lon", "locationId": 37, "speedMbps": 10000, "termMonths": 1}]},
                         "managedAccount": quantumgpu::MANAGED_COMPANY_UID});
-    let (_, state, _) = round(&fake, config(london), None, Settings::default()).await;
+    let (_, state, _) = h.round(config(london), None).await;
     let message = ready(&state).2;
     assert!(
         message.contains("lon: the managed account has no billing market for UK"),
@@ -247,7 +294,7 @@ async fn a_managed_account_orders_only_in_its_markets_and_only_if_managed() {
     );
     let stranger = json!({"services": {"ports": [{"name": "la", "locationId": 59, "speedMbps": 10000, "termMonths": 1}]},
                           "managedAccount": quantumgpu::CUSTOMER_COMPANY_UID});
-    let (_, state, result) = round(&fake, config(stranger), None, Settings::default()).await;
+    let (_, state, result) = h.round(config(stranger), None).await;
     assert!(
         result.is_ok(),
         "a refusal is a problem of the design, not a retry: {result:?}"
@@ -260,15 +307,23 @@ async fn a_managed_account_orders_only_in_its_markets_and_only_if_managed() {
     );
     let managed = json!({"services": {"ports": [{"name": "la", "locationId": 59, "speedMbps": 10000, "termMonths": 1}]},
                          "managedAccount": quantumgpu::MANAGED_COMPANY_UID});
-    let (_, state, _) = round(&fake, config(managed), None, Settings::default()).await;
+    let (_, state, _) = h.round(config(managed), None).await;
     assert_eq!(ready(&state).0, "Quoted", "{:?}", ready(&state));
 }
 
 #[tokio::test]
 async fn an_order_buys_services_then_vxcs_and_follows_them_to_live() {
     let fake = FakeMegaport::quantumgpu();
+    // The products list is read afresh each round (the simulator's clock moves, not ours).
+    let settings = Settings {
+        provisioning_poll: Duration::ZERO,
+        ..Settings::default()
+    };
+    let h = Harness::new(&fake, settings);
     // Validate + buy the Port; buy the VXC; follow.
-    let state = rounds(&fake, config(la_port(true)), 3).await;
+    // Validate and look for the services (a process's first buy); buy the Port; buy the VXC;
+    // follow.
+    let state = h.rounds(config(la_port(true)), 4).await;
     assert_eq!(
         fake.sim.counter("POST /v4/networkdesign/buy"),
         2,
@@ -302,7 +357,7 @@ async fn an_order_buys_services_then_vxcs_and_follows_them_to_live() {
     let tags = fake.get_product_tags(&port).await.unwrap_or_default();
     assert!(tags.iter().any(|t| t.value == UID), "{tags:?}");
     fake.sim.advance_clock(61_000);
-    let live = rounds(&fake, state.config.clone(), 1).await;
+    let live = h.rounds(state.config.clone(), 1).await;
     assert_eq!(ready(&live).0, "Live", "{:?}", ready(&live));
     assert_eq!(
         fake.sim.counter("POST /v4/networkdesign/buy"),
@@ -314,6 +369,7 @@ async fn an_order_buys_services_then_vxcs_and_follows_them_to_live() {
 #[tokio::test]
 async fn a_lost_buy_answer_is_found_by_its_tags_and_not_bought_again() {
     let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
     fake.sim
         .inject_fault(
             FaultSpec::lost_answer(10)
@@ -322,8 +378,10 @@ async fn a_lost_buy_answer_is_found_by_its_tags_and_not_bought_again() {
                 .times(1),
         )
         .unwrap_or_default();
-    let (_, state, result) = round(&fake, config(la_port(true)), None, Settings::default()).await;
+    let state = h.rounds(config(la_port(true)), 1).await;
+    let (_, state, result) = h.round(state.config, None).await;
     assert!(result.is_err(), "the buy's outcome is unknown");
+    assert_eq!(ready(&state).0, "Ordering", "status said so before the buy");
     let records = state.config["metadata"]["annotations"][ORDERS_ANNOTATION]
         .as_str()
         .unwrap_or_default()
@@ -333,14 +391,16 @@ async fn a_lost_buy_answer_is_found_by_its_tags_and_not_bought_again() {
         "recorded before the buy: {records}"
     );
     assert_eq!(fake.sim.counter("POST /v4/networkdesign/buy"), 1);
-    // The next reconciles search, adopt the Port, and buy only the VXC.
-    let (calls, state, result) = round(&fake, state.config, None, Settings::default()).await;
+    // The operator crashes. The next one searches, adopts the Port, and buys only the VXC.
+    let mut h = h;
+    h.restart();
+    let (calls, state, result) = h.round(state.config, None).await;
     assert!(result.is_ok(), "{result:?}");
     assert!(
         calls.iter().any(|c| c.body["reason"] == "ServicesAdopted"),
         "an event says so"
     );
-    let state = rounds(&fake, state.config, 2).await;
+    let state = h.rounds(state.config, 2).await;
     assert_eq!(
         fake.sim.counter("POST /v4/networkdesign/buy"),
         2,
@@ -358,6 +418,7 @@ async fn a_lost_buy_answer_is_found_by_its_tags_and_not_bought_again() {
 #[tokio::test]
 async fn a_refused_order_fails_once_and_is_not_sent_again() {
     let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
     fake.sim
         .inject_fault(
             FaultSpec::status(400)
@@ -368,7 +429,7 @@ async fn a_refused_order_fails_once_and_is_not_sent_again() {
                 .times(1),
         )
         .unwrap_or_default();
-    let state = rounds(&fake, config(la_port(true)), 2).await;
+    let state = h.rounds(config(la_port(true)), 3).await;
     let (phase, reason, message) = ready(&state);
     assert_eq!(
         (phase.as_str(), reason.as_str()),
@@ -391,7 +452,7 @@ async fn a_refused_order_fails_once_and_is_not_sent_again() {
     let mut edited = state.config.clone();
     edited["metadata"]["generation"] = json!(2);
     edited["spec"]["description"] = json!("again, please");
-    let state = rounds(&fake, edited, 1).await;
+    let state = h.rounds(edited, 1).await;
     assert_eq!(fake.sim.counter("POST /v4/networkdesign/buy"), 2);
     assert_eq!(ready(&state).0, "Ordering", "{:?}", ready(&state));
     assert!(
@@ -404,12 +465,13 @@ async fn a_refused_order_fails_once_and_is_not_sent_again() {
 #[tokio::test]
 async fn deletion_cancels_as_the_policy_says_vxcs_first() {
     let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
     let mut spec = la_port(true);
     spec["deletionPolicy"] = json!("CancelNow");
-    let state = rounds(&fake, config(spec), 3).await;
+    let state = h.rounds(config(spec), 4).await;
     let mut deleting = state.config.clone();
     deleting["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
-    let (calls, after, result) = round(&fake, deleting, None, Settings::default()).await;
+    let (calls, after, result) = h.round(deleting, None).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(
         fake.sim.counter("POST /v3/product/{uid}/action/{action}"),
@@ -435,7 +497,7 @@ async fn deletion_cancels_as_the_policy_says_vxcs_first() {
     let mut retain = state.config.clone();
     retain["spec"]["deletionPolicy"] = json!("Retain");
     retain["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
-    let (_, _, result) = round(&fake, retain, None, Settings::default()).await;
+    let (_, _, result) = h.round(retain, None).await;
     assert!(result.is_ok());
     assert_eq!(
         fake.sim.counter("POST /v3/product/{uid}/action/{action}"),
@@ -446,12 +508,13 @@ async fn deletion_cancels_as_the_policy_says_vxcs_first() {
 #[tokio::test]
 async fn forged_order_records_are_ignored_and_the_tags_decide() {
     let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
     let mut forged = config(la_port(true));
     forged["metadata"]["annotations"] = json!({
         ORDERS_ANNOTATION: format!(r#"[{{"service":"la-port","productUid":"{}"}}]"#, quantumgpu::PORT_LAX_CS1_RED),
     });
     forged["status"] = json!({"phase": "Provisioning"});
-    let (calls, state, result) = round(&fake, forged, None, Settings::default()).await;
+    let (calls, state, result) = h.round(forged, None).await;
     assert!(result.is_ok(), "{result:?}");
     assert!(calls.iter().any(|c| c.body["reason"] == "RecordsIgnored"));
     // Nothing found under the tags yet: nothing adopted, the provider's Port untouched.
@@ -460,12 +523,82 @@ async fn forged_order_records_are_ignored_and_the_tags_decide() {
         .unwrap_or_default()
         .to_owned();
     assert!(!records.contains(quantumgpu::PORT_LAX_CS1_RED), "{records}");
+    // Every service is unknown from now on: searched, and not bought again within the settle
+    // time however often it is reconciled.
+    assert!(records.contains("pendingSince"), "{records}");
+    let state = h.rounds(state.config, 3).await;
     assert_eq!(fake.sim.counter("POST /v4/networkdesign/buy"), 0);
+    assert_eq!(ready(&state).0, "Ordering");
+}
+
+#[tokio::test]
+async fn an_unusable_key_is_looked_up_once_not_on_every_reconcile() {
+    let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
+    let secret = key_secret(b"0badc0de-0000-4000-8000-000000000000");
+    let spec = json!({"services": {
+        "vxcs": [{"name": "to-qgpu", "rateLimitMbps": 500, "termMonths": 1,
+                  "aEnd": {"productUid": quantumgpu::PORT_LAX_EQ1_BLUE}, "bEnd": {"secretKeyRef": {"name": "qgpu-key"}}}],
+    }});
+    let (_, state, result) = h.round(config(spec), Some(secret.clone())).await;
+    assert!(result.is_ok(), "{result:?}");
+    let (phase, _, message) = ready(&state);
+    assert_eq!(phase, "Invalid");
+    assert!(
+        message.contains("to-qgpu: the service key in its Secret cannot be used"),
+        "{message}"
+    );
+    let calls = |f: &FakeMegaport| {
+        [
+            "GET /v2/service/key?key",
+            "GET /v3/locations",
+            "GET /v2/market",
+        ]
+        .map(|route| f.sim.counter(route))
+    };
+    let before = calls(&fake);
+    for _ in 0..3 {
+        let (_, _, result) = h.round(state.config.clone(), Some(secret.clone())).await;
+        assert!(result.is_ok(), "{result:?}");
+    }
+    assert_eq!(
+        calls(&fake),
+        before,
+        "no Megaport call until the key or the spec changes"
+    );
+}
+
+#[tokio::test]
+async fn deletion_waits_for_a_buy_whose_outcome_is_unknown() {
+    let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
+    let mut spec = la_port(true);
+    spec["deletionPolicy"] = json!("CancelNow");
+    let mut deleting = config(spec);
+    // A buy was about to be sent a moment ago; nothing is listed yet.
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let records = [crate::ordering::OrderRecord::pending("la-port", now_ms)];
+    let annotations: serde_json::Map<String, Value> =
+        crate::ordering::records::annotations(UID, &records, &RecordSeal::new([7; 32]))
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+    deleting["metadata"]["annotations"] = Value::Object(annotations);
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
+    let (_, after, result) = h.round(deleting, None).await;
+    let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("a buy's outcome is not known yet"), "{err}");
+    assert_eq!(
+        after.config["metadata"]["finalizers"],
+        json!([FINALIZER]),
+        "not let go while the buy may have made something"
+    );
 }
 
 #[tokio::test]
 async fn a_vxc_ordered_with_a_key_from_a_secret_shows_the_key_without_it() {
     let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
     let key = fake
         .create_service_key(&crate::megaport::models::CreateServiceKey {
             product_uid: quantumgpu::PORT_LAX_CS1_RED.into(),
@@ -480,28 +613,12 @@ async fn a_vxc_ordered_with_a_key_from_a_secret_shows_the_key_without_it() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let value = key.key.expose().to_owned();
-    let secret = k8s_openapi::api::core::v1::Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("qgpu-key".into()),
-            namespace: Some(NS.into()),
-            ..Default::default()
-        },
-        data: Some(
-            [(
-                "serviceKey".to_owned(),
-                k8s_openapi::ByteString(value.clone().into_bytes()),
-            )]
-            .into(),
-        ),
-        ..Default::default()
-    };
-    let secret = serde_json::to_value(&secret).unwrap_or_default();
+    let secret = key_secret(value.as_bytes());
     let spec = json!({"services": {
         "vxcs": [{"name": "to-qgpu", "rateLimitMbps": 500, "termMonths": 1,
                   "aEnd": {"productUid": quantumgpu::PORT_LAX_EQ1_BLUE}, "bEnd": {"secretKeyRef": {"name": "qgpu-key"}}}],
     }});
-    let (calls, state, result) =
-        round(&fake, config(spec), Some(secret), Settings::default()).await;
+    let (calls, state, result) = h.round(config(spec), Some(secret)).await;
     assert!(result.is_ok(), "{result:?}");
     let seen = &state.config["status"]["serviceKeys"][0];
     assert_eq!(seen["onRamp"], quantumgpu::PORT_LAX_CS1_RED);
@@ -523,9 +640,65 @@ async fn validation_runs_again_after_the_interval() {
         validation_interval: Duration::from_secs(60),
         ..Settings::default()
     };
-    let (_, state, _) = round(&fake, config(la_port(false)), None, settings.clone()).await;
+    let h = Harness::new(&fake, settings);
+    let (_, state, _) = h.round(config(la_port(false)), None).await;
     let mut aged = state.config.clone();
     aged["status"]["validatedAt"] = json!("2026-01-01T00:00:00Z");
-    let (_, _, _) = round(&fake, aged, None, settings).await;
+    let (_, _, _) = h.round(aged, None).await;
     assert_eq!(fake.sim.counter("POST /v3/networkdesign/validate"), 2);
+}
+
+#[tokio::test]
+async fn a_configuration_another_operator_ordered_is_left_alone() {
+    let fake = FakeMegaport::quantumgpu();
+    let h = Harness::new(&fake, Settings::default());
+    let mut theirs = config(la_port(true));
+    theirs["metadata"]["annotations"] =
+        json!({crate::ordering::records::ORDERED_BY_ANNOTATION: "0123456789abcdef"});
+    let before = fake.sim.counter("POST /oauth2/token") + fake.sim.counter("GET /v2/products");
+    let (calls, state, result) = h.round(theirs.clone(), None).await;
+    assert!(result.is_ok(), "{result:?}");
+    let writes: Vec<String> = calls.iter().map(Call::short).collect();
+    assert_eq!(writes.len(), 1, "one event, nothing else: {writes:?}");
+    assert!(
+        calls[0].body["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ordered by another operator")
+    );
+    assert!(
+        state.config.get("status").is_none_or(Value::is_null),
+        "no status"
+    );
+    assert_eq!(fake.sim.counter("POST /v3/networkdesign/validate"), 0);
+    assert_eq!(fake.sim.counter("POST /v4/networkdesign/buy"), 0);
+    let after = fake.sim.counter("POST /oauth2/token") + fake.sim.counter("GET /v2/products");
+    assert_eq!(before, after, "no Megaport call");
+    // Announced once per generation.
+    let (calls, _, _) = h.round(theirs, None).await;
+    assert!(
+        calls.is_empty(),
+        "{:?}",
+        calls.iter().map(Call::short).collect::<Vec<_>>()
+    );
+}
+
+/// The Secret `qgpu-key` holding `key` under serviceKey, as the apiserver would return it.
+fn key_secret(key: &[u8]) -> Value {
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("qgpu-key".into()),
+            namespace: Some(NS.into()),
+            ..Default::default()
+        },
+        data: Some(
+            [(
+                "serviceKey".to_owned(),
+                k8s_openapi::ByteString(key.to_vec()),
+            )]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    serde_json::to_value(&secret).unwrap_or_default()
 }
