@@ -53,6 +53,9 @@ pub struct KeyRow {
     pub request: Option<String>,
     /// The request's region.
     pub region: Option<String>,
+    /// VXCs ordered with the key that wait for the provider's answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
 }
 
 /// The listing (pure): operator-issued keys, or every key with `all`; sorted by request, then
@@ -64,6 +67,22 @@ pub fn rows(
     all: bool,
     now: EpochMillis,
 ) -> Vec<KeyRow> {
+    // Each waiting VXC, by the fingerprint of the key it was ordered with.
+    let mut waiting: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for product in products {
+        for vxc in product
+            .associated_vxcs
+            .iter()
+            .filter(|v| crate::approvals::is_pending(v))
+        {
+            if let Some(key) = crate::approvals::key_of(vxc, product, keys) {
+                let uids = waiting.entry(fingerprint(&key.key)).or_default();
+                if !uids.contains(&vxc.product_uid) {
+                    uids.push(vxc.product_uid.clone());
+                }
+            }
+        }
+    }
     let mut rows: Vec<KeyRow> = keys
         .iter()
         .filter_map(|k| {
@@ -90,6 +109,7 @@ pub fn rows(
                     (None, _) => None,
                 },
                 region: request.flatten().map(|r| r.region.clone()),
+                waiting: waiting.remove(&fingerprint(&k.key)).unwrap_or_default(),
             })
         })
         .collect();
@@ -115,6 +135,7 @@ pub fn render(rows: &[KeyRow], format: OutputFormat) -> serde_json::Result<Strin
                 "USE",
                 "REQUEST",
                 "REGION",
+                "WAITING",
             ],
             rows.iter()
                 .map(|r| {
@@ -128,6 +149,11 @@ pub fn render(rows: &[KeyRow], format: OutputFormat) -> serde_json::Result<Strin
                         if r.single_use { "single" } else { "multi" }.to_owned(),
                         dash(r.request.clone()),
                         dash(r.region.clone()),
+                        if r.waiting.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            r.waiting.join(",")
+                        },
                     ]
                 })
                 .collect(),
@@ -266,5 +292,35 @@ mod tests {
                 assert!(!text.contains(&k.key.expose()[..8]), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn a_connection_waiting_on_a_key_is_listed_with_it() {
+        let keys = vec![key(
+            "11111111-aaaa-4bbb-8ccc-000000000001",
+            Some("Acme [k8s:uid-1/blue]"),
+            Some(5),
+        )];
+        let products: Vec<Product> = serde_json::from_value(serde_json::json!([{
+            "productUid": "p1", "productName": "qgpu-lax-eq1-blue", "provisioningStatus": "LIVE",
+            "associatedVxcs": [{
+                "productUid": "vxc-1", "provisioningStatus": "DEPLOYABLE", "createDate": 5,
+                "aEnd": {"productUid": "customer-port"}, "bEnd": {"productUid": "p1", "vlan": 100},
+                "vxcApproval": {"status": "PENDING_EXTERNAL"},
+            }],
+        }]))
+        .unwrap();
+        let listed = rows(&keys, &products, &BTreeMap::new(), false, EpochMillis(10));
+        assert_eq!(listed[0].waiting, ["vxc-1"]);
+        let table = render(&listed, OutputFormat::Table).unwrap();
+        assert!(
+            table.contains("WAITING") && table.contains("vxc-1"),
+            "{table}"
+        );
+        assert!(
+            rows(&keys, &[], &BTreeMap::new(), false, EpochMillis(10))[0]
+                .waiting
+                .is_empty()
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! sell private connectivity declaratively.
 //!
 //! Module map (one responsibility each):
+//! - [`approvals`]: pure connection approvals: which waiting VXCs are a request's, and the
+//!   verdict of its policy or a person.
 //! - [`catalog`]: the `catalog` command (countries → metros → on-ramps) as tables or JSON.
 //! - [`cli`]: the command line (`run`, `crd`, `catalog`, `keys`); parsing only.
 //! - [`connect`]: the flags that say how to reach Megaport, shared by the commands.
@@ -17,7 +19,8 @@
 //! - [`megaport`]: the Megaport API client behind the [`megaport::MegaportApi`] trait.
 //! - [`metrics`]: the Prometheus metrics.
 //! - [`onramp`]: pure on-ramp logic: region matching, eligibility, utilisation, catalog views.
-//! - [`ordering`]: pure core of a SavedConfiguration: the account rules checked before Megaport.
+//! - [`ordering`]: pure core of a SavedConfiguration: account rules, order items and records,
+//!   decisions and status.
 //! - [`output`]: output formats, JSON and tables of the listing commands.
 //! - [`run`]: `megaport-operator run`: wiring of clients, controllers and shutdown.
 //! - [`selection`]: pure choice of on-ramps and VLANs for a ServiceKeyRequest.
@@ -26,6 +29,7 @@
 //! - [`telemetry`]: logging setup.
 //! - [`tls`]: the single TLS provider (rustls + ring) shared by every HTTP client.
 
+pub mod approvals;
 pub mod catalog;
 pub mod cli;
 pub mod connect;

@@ -374,6 +374,7 @@ mod tests {
             selection: None,
             vlan_range: None,
             allowed_namespaces: None,
+            connections: None,
         }
     }
 

@@ -16,10 +16,11 @@ use kube::runtime::events::{Recorder, Reporter};
 use super::backoff::Backoff;
 use super::cache::{KeysCache, ProductsCache};
 use super::ledger::Ledger;
+use crate::approvals::DecisionRecord;
 use crate::health::Health;
 use crate::issuance::{Record, RecordSeal};
 use crate::lease::Leadership;
-use crate::megaport::{Accounts, ProductsApi, ServiceKeysApi};
+use crate::megaport::{Accounts, OrderingApi, ProductsApi, ServiceKeysApi};
 use crate::metrics::Metrics;
 use crate::ordering::OrderRecord;
 
@@ -203,6 +204,10 @@ pub struct Context {
     pub keys: Arc<KeysCache>,
     /// The service keys port (for the calls that are not shared lists).
     pub api: Arc<dyn ServiceKeysApi>,
+    /// The port answering connections (`isApproved`).
+    pub vxcs: Arc<dyn OrderingApi>,
+    /// Request UID → the connection decisions this process recorded last.
+    answered: Mutex<HashMap<String, Vec<DecisionRecord>>>,
     /// What every ServiceKeyRequest holds, kept by the watch and this process's writes.
     pub ledger: Ledger,
     /// Held while a request's on-ramps and VLANs are decided and claimed.
@@ -232,11 +237,14 @@ impl Context {
     pub fn for_requests(
         shared: Arc<Shared>,
         keys: Arc<dyn ServiceKeysApi>,
+        vxcs: Arc<dyn OrderingApi>,
         seal: RecordSeal,
     ) -> Self {
         Self {
             keys: Arc::new(KeysCache::keys(keys.clone(), shared.settings.keys_refresh)),
             api: keys,
+            vxcs,
+            answered: Mutex::new(HashMap::new()),
             ledger: Ledger::new(seal.clone()),
             decisions: tokio::sync::Mutex::new(()),
             on_ramp_locks: Mutex::new(HashMap::new()),
@@ -248,11 +256,25 @@ impl Context {
     /// Both contexts over `client` and the Megaport `ports` (tests build the requests' one
     /// like this).
     pub fn new(client: Client, ports: Ports, settings: Settings, seal: RecordSeal) -> Self {
+        let vxcs: Arc<dyn OrderingApi> = ports.accounts.account(None);
         Self::for_requests(
             Arc::new(Shared::new(client, ports.products, settings)),
             ports.keys,
+            vxcs,
             seal,
         )
+    }
+
+    /// The connection decisions this process last recorded on request `uid`.
+    pub fn decisions_of(&self, uid: &str) -> Option<Vec<DecisionRecord>> {
+        self.answered.locked().get(uid).cloned()
+    }
+
+    /// Remembers the decisions just recorded on request `uid`.
+    pub fn decided(&self, uid: &str, records: &[DecisionRecord]) {
+        self.answered
+            .locked()
+            .insert(uid.to_owned(), records.to_vec());
     }
 
     /// Request `uid`'s records: this process's last write, else `annotations` when sealed by

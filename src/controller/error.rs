@@ -37,6 +37,8 @@ pub enum Step {
     Finalize,
     /// Reading the Secrets a configuration's VXCs read service keys from.
     ReadKeys,
+    /// Answering a connection waiting on a key (`isApproved`).
+    Answer,
     /// Checking and pricing a design (markets, key lookups, validate).
     Validate,
     /// Searching the tagged products after a buy with an unknown outcome.
@@ -60,6 +62,7 @@ impl Step {
             | Self::Update
             | Self::Deactivate
             | Self::Validate
+            | Self::Answer
             | Self::SearchOrders
             | Self::Buy
             | Self::Follow
@@ -99,6 +102,7 @@ impl Step {
             Self::Deactivate => "deactivating the keys",
             Self::Finalize => "updating the finalizer",
             Self::ReadKeys => "reading the Secrets holding the service keys",
+            Self::Answer => "answering a connection waiting on a key",
             Self::Validate => "checking and pricing the design",
             Self::SearchOrders => "searching Megaport for services an earlier buy may have made",
             Self::SaveOrders => "recording the order on the configuration",

@@ -6,12 +6,13 @@
 //! records and buy locks), each unless [`Settings::controllers`] leaves it out, until shutdown.
 //!
 //! - [`context`]: the contexts; [`error`]: the failed step; [`backoff`].
-//! - [`status`]: the one status writer (server-side apply, Ready-transition events, failures).
+//! - [`annotations`]: the one annotation writer (records); [`status`]: the one status writer (server-side apply, Ready-transition events, failures).
 //! - [`refresh`]: keeps the lists fresh and reconciles the requests a change concerns.
 //! - [`cache`]: the shared Megaport lists ([`key_store`]: the keys, indexed); [`invalid`]:
 //!   objects that do not decode; [`ledger`]: what every request holds.
 //! - [`onramp_region`], [`service_key_request`], [`saved_configuration`]: the controllers.
 
+pub mod annotations;
 pub mod backoff;
 pub mod cache;
 pub mod context;
@@ -351,9 +352,11 @@ pub async fn run(
         stores.push(store);
     };
     if kinds.contains(&Kind::ServiceKeyRequest) {
+        let vxcs: Arc<dyn crate::megaport::OrderingApi> = ports.accounts.account(None);
         let ctx = Arc::new(Context::for_requests(
             shared.clone(),
             ports.keys,
+            vxcs,
             seal.clone(),
         ));
         add(requests_controller(

@@ -223,6 +223,7 @@ mod tests {
                 selection: None,
                 vlan_range: None,
                 allowed_namespaces: None,
+                connections: None,
             },
         );
         r.metadata.generation = Some(4);

@@ -25,6 +25,9 @@ pub enum ConditionType {
     Drifted,
     /// OnRampRegion: eligible on-ramps in two or more diversity zones.
     DiversityAvailable,
+    /// ServiceKeyRequest: connections ordered with its keys wait for the provider's answer
+    /// (present only while True).
+    ConnectionsPending,
 }
 
 impl ConditionType {
@@ -38,12 +41,17 @@ impl ConditionType {
             Self::SecretSynced => "SecretSynced",
             Self::Drifted => "Drifted",
             Self::DiversityAvailable => "DiversityAvailable",
+            Self::ConnectionsPending => "ConnectionsPending",
         }
     }
 
-    /// The kstatus "abnormal-true" types, present only while True.
+    /// The types present only while True: kstatus's "abnormal-true" ones, and
+    /// ConnectionsPending.
     const fn abnormal_true(self) -> bool {
-        matches!(self, Self::Reconciling | Self::Stalled)
+        matches!(
+            self,
+            Self::Reconciling | Self::Stalled | Self::ConnectionsPending
+        )
     }
 }
 
@@ -190,6 +198,13 @@ reasons! {
     ServicesCancelled,
     /// Event: services could not be cancelled on deletion.
     CancellationFailed,
+    /// Request: connections ordered with its keys wait for the provider (ConnectionsPending);
+    /// also the event when one arrives.
+    ConnectionRequested,
+    /// Event: a connection approved (by policy, a person).
+    ConnectionApproved,
+    /// Event: a connection rejected (by a person, the deadline), or an answer refused.
+    ConnectionRejected,
 }
 
 /// A desired condition, before timestamps are applied.
@@ -241,9 +256,13 @@ pub fn status_of(condition: &Condition) -> Option<bool> {
 }
 
 fn is_abnormal_true(type_: &str) -> bool {
-    [ConditionType::Reconciling, ConditionType::Stalled]
-        .iter()
-        .any(|t| t.as_str() == type_)
+    [
+        ConditionType::Reconciling,
+        ConditionType::Stalled,
+        ConditionType::ConnectionsPending,
+    ]
+    .iter()
+    .any(|t| t.as_str() == type_)
 }
 
 /// Merges `desired` into `current` for an object at `generation`, at time `now`.

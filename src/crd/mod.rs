@@ -4,6 +4,7 @@
 //! fails when it drifts from the types).
 
 pub mod conditions;
+pub mod connections;
 pub mod onramp_region;
 pub mod rules;
 pub mod saved_configuration;

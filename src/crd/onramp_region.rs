@@ -57,6 +57,12 @@ pub struct OnRampRegionSpec {
     /// Namespace). Absent: every namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<NamespaceSelector>,
+
+    /// The default `connections` policy of the ServiceKeyRequests of this region (a request's
+    /// own replaces it): how connections ordered with keys that are not pre-approved are
+    /// decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<super::connections::ConnectionPolicy>,
 }
 
 /// A label selector on Namespaces (the shape of a Kubernetes LabelSelector, bounded).

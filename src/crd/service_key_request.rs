@@ -112,6 +112,12 @@ pub struct ServiceKeyRequestSpec {
     /// true: the keys are set inactive until this is false again. Default: false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+
+    /// How connections customers order with keys that are not pre-approved are decided:
+    /// automatic approval rules and a deadline for the rest. Default: the region's
+    /// `connections`, else every connection waits (answer it in the Megaport Portal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<super::connections::ConnectionPolicy>,
 }
 
 /// A reference to an OnRampRegion.
@@ -325,6 +331,10 @@ pub struct ServiceKeyRequestStatus {
     /// The Secret holding the keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// Connections customers ordered with the keys that wait for the provider's answer (keys
+    /// that are not pre-approved), from Megaport's products list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<super::connections::Connection>,
 }
 
 /// One issued key, as status shows it.

@@ -1,6 +1,7 @@
 //! The request's phase and conditions from what one reconcile found (pure): `Ready` always,
 //! `KeysIssued`, `SecretSynced`, `Drifted`, and `Reconciling`/`Stalled` only while True.
 
+use crate::crd::connections::{Connection, ConnectionState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::blocker::Blocker;
@@ -82,6 +83,8 @@ pub struct StatusInputs {
     /// When Megaport's key list behind `keys` was read (a `Drifted` raised later stays until
     /// a newer read confirms the restore).
     pub keys_read_at: jiff::Timestamp,
+    /// Connections ordered with the keys, waiting for the provider's answer.
+    pub connections: Vec<Connection>,
 }
 
 /// The request's phase.
@@ -290,6 +293,7 @@ pub fn desired_status(
         keys_issued(observed),
         secret_synced(observed),
         drifted(previous, observed),
+        connections_pending(observed),
     ];
     for type_ in [ConditionType::Reconciling, ConditionType::Stalled] {
         match &follow {
@@ -319,7 +323,37 @@ pub fn desired_status(
         zones: (!zones.is_empty()).then(|| zones.join(",")),
         keys: observed.keys.clone(),
         secret_name: Some(observed.secret_name.clone()),
+        connections: observed.connections.clone(),
     }
+}
+
+/// `ConnectionsPending`: True (present) while a connection waits for the provider's answer.
+fn connections_pending(observed: &StatusInputs) -> Desired {
+    let waiting: Vec<String> = observed
+        .connections
+        .iter()
+        .filter(|c| c.state == ConnectionState::Pending)
+        .map(|c| {
+            let who = c.company.as_deref().unwrap_or("a customer");
+            let why = c
+                .reason
+                .as_deref()
+                .unwrap_or("waiting for the provider's answer");
+            format!("{} from {who} ({why})", c.vxc_uid)
+        })
+        .collect();
+    if waiting.is_empty() {
+        return Desired::no(ConditionType::ConnectionsPending, Reason::Done, "");
+    }
+    Desired::yes(
+        ConditionType::ConnectionsPending,
+        Reason::ConnectionRequested,
+        format!(
+            "{} connection(s) wait for the provider's answer: {}",
+            waiting.len(),
+            waiting.join("; ")
+        ),
+    )
 }
 
 /// Whether two statuses differ in anything but condition transition times.

@@ -341,6 +341,7 @@ fn observed(keys: Vec<IssuedKey>) -> StatusInputs {
         restored: vec![],
         suspended: false,
         keys_read_at: now(),
+        connections: vec![],
     }
 }
 

@@ -51,6 +51,15 @@ impl FakeMegaport {
         }
     }
 
+    /// Another API client of the same world: the company whose API key is `client_id`.
+    pub fn as_client(&self, client_id: &str, secret: &str) -> Self {
+        Self {
+            token: self.sim.token(client_id, secret).unwrap_or_default(),
+            context: None,
+            sim: self.sim.clone(),
+        }
+    }
+
     /// The same fake acting for the managed company `company_uid`.
     pub fn acting_for(&self, company_uid: &str) -> Self {
         Self {

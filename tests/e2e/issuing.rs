@@ -52,6 +52,7 @@ pub async fn us_west(admin: &Client) -> String {
             selection: None,
             vlan_range: Some(VlanRange { min: 100, max: 999 }),
             allowed_namespaces: None,
+            connections: None,
         },
     );
     Api::<OnRampRegion>::all(admin.clone())

@@ -4,6 +4,7 @@
 // Test helpers unwrap freely: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod approvals;
 mod chart;
 mod crash;
 mod gitops;

@@ -17,6 +17,7 @@ fn region(name: &str, match_: OnRampMatch, vlan_range: Option<VlanRange>) -> OnR
             selection: None,
             vlan_range,
             allowed_namespaces: None,
+            connections: None,
         },
     )
 }

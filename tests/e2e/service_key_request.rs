@@ -28,6 +28,7 @@ fn spec() -> ServiceKeyRequestSpec {
         secret: None,
         deletion_policy: None,
         suspend: None,
+        connections: None,
     }
 }
 

@@ -11,10 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use super::{ACTION, ORDERING_RETRY};
 use crate::controller::{Error, Orders, Step, status};
@@ -106,21 +104,8 @@ async fn save_orders(
 ) -> Result<(), Error> {
     let written = ledger.records();
     ctx.wrote(uid, &written);
-    let annotations: serde_json::Map<String, serde_json::Value> =
-        records::annotations(uid, &written, &ctx.seal)
-            .into_iter()
-            .map(|(k, v)| (k, json!(v)))
-            .collect();
-    let patch = json!({"metadata": {"annotations": annotations}});
-    let api: Api<SavedConfiguration> =
-        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(|e| Error::kube(Step::SaveOrders, e))?;
+    let annotations = records::annotations(uid, &written, &ctx.seal);
+    crate::controller::annotations::write(&ctx.client, obj, annotations, Step::SaveOrders).await?;
     Ok(())
 }
 

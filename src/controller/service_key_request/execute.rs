@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use kube::ResourceExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
-use serde_json::json;
 
 use super::observe::{Seen, on_ramp_of};
 use super::{ACTION, secret};
@@ -46,19 +43,14 @@ pub async fn save_records(
     req: &ValidatedRequest,
     records: &[Record],
 ) -> Result<(), Error> {
-    let patch = json!({"metadata": {"annotations": {
-        KEYS_ANNOTATION: issuance::render_records(records),
-        SEAL_ANNOTATION: ctx.seal.seal(&req.uid, records),
-    }}});
-    let api: kube::Api<ServiceKeyRequest> =
-        kube::Api::namespaced(ctx.client.clone(), &req.namespace);
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(|e| Error::kube(Step::SaveRecords, e))?;
+    let annotations = [
+        (
+            KEYS_ANNOTATION.to_owned(),
+            issuance::render_records(records),
+        ),
+        (SEAL_ANNOTATION.to_owned(), ctx.seal.seal(&req.uid, records)),
+    ];
+    crate::controller::annotations::write(&ctx.client, obj, annotations, Step::SaveRecords).await?;
     ctx.ledger.wrote(&req.uid, records);
     Ok(())
 }

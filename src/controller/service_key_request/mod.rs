@@ -16,6 +16,7 @@
 //! reason in status ([`status::failure`]) before the error goes to the retry policy.
 
 mod claims;
+mod connections;
 mod execute;
 mod observe;
 pub mod secret;
@@ -207,6 +208,7 @@ pub(super) async fn announce_issuing(
         restored: Vec::new(),
         suspended: req.suspend,
         keys_read_at: now,
+        connections: Vec::new(),
     };
     let status = issuance::desired_status(None, obj.meta().generation, &inputs, now);
     status::apply(ctx, &requests_api(ctx, obj), obj, None, &status).await
@@ -267,7 +269,9 @@ async fn report(
         restored: outcome.restored,
         suspended: req.suspend,
         keys_read_at,
+        connections: connections::answer(ctx, obj, &outcome.keys, &outcome.products).await?,
     };
+    connections::announce_new(ctx, obj, &inputs.connections).await;
     write_status(ctx, obj, &inputs).await?;
     // A key's validity ends on the clock, not by a change Megaport lists: look again then.
     let next_end = outcome
@@ -327,6 +331,7 @@ async fn report_blocked(
         restored: Vec::new(),
         suspended: false,
         keys_read_at: jiff::Timestamp::now(),
+        connections: Vec::new(),
     };
     write_status(ctx, obj, &inputs).await?;
     Ok(Action::requeue(requeue(ctx, &inputs.progress)))

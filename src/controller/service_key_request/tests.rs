@@ -422,3 +422,167 @@ fn paced_settings() -> Settings {
         ..Settings::default()
     }
 }
+
+/// The customer orders a VXC at `rate` with the request's key (not pre-approved): it waits
+/// for QuantumGPU. Its UID.
+async fn customer_orders_with_the_key(fake: &FakeMegaport, rate: u32) -> String {
+    use crate::megaport::models::{OrderItem, VxcOrder};
+    let keys = fake
+        .list_service_keys_for_product(quantumgpu::PORT_LAX_CS1_RED)
+        .await
+        .unwrap_or_default();
+    let key = keys
+        .first()
+        .map(|k| k.key.clone())
+        .unwrap_or_else(|| panic!("no key"));
+    let customer = fake.as_client(
+        quantumgpu::CUSTOMER_ADMIN_ID,
+        quantumgpu::CUSTOMER_ADMIN_SECRET,
+    );
+    let order = OrderItem::Vxc(VxcOrder::with_service_key(
+        quantumgpu::CUSTOMER_PORT_LAX,
+        "to QuantumGPU",
+        None,
+        key,
+        quantumgpu::PORT_LAX_CS1_RED,
+        rate,
+    ));
+    let bought = customer
+        .buy_network_design(&[order], &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    bought
+        .first()
+        .and_then(|b| b.product_uid())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn announced(calls: &[Call], reason: &str) -> usize {
+    calls.iter().filter(|c| c.body["reason"] == reason).count()
+}
+
+#[tokio::test]
+async fn a_connection_waiting_on_a_key_shows_in_status_and_is_announced_once() {
+    let fake = FakeMegaport::quantumgpu();
+    let (_, first, result) = run(&fake, request(on_ramp_spec()), None).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        condition(&first, "ConnectionsPending").is_none(),
+        "nothing waits"
+    );
+    let vxc = customer_orders_with_the_key(&fake, 100).await;
+    let (calls, second, result) = run(&fake, first.request.clone(), first.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    let waiting = second.request["status"]["connections"].clone();
+    assert_eq!(waiting[0]["vxcUid"], vxc.as_str(), "{waiting}");
+    assert_eq!(waiting[0]["state"], "Pending");
+    assert_eq!(waiting[0]["company"], "Acme Robotics");
+    assert_eq!(waiting[0]["rateMbps"], 100);
+    assert_eq!(waiting[0]["vlan"], 150, "the key's VLAN");
+    assert_eq!(
+        waiting[0]["reason"],
+        "waiting for a person (no autoApprove rules)"
+    );
+    let pending = condition(&second, "ConnectionsPending")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(pending["status"], "True");
+    assert!(
+        pending["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&vxc),
+        "{pending}"
+    );
+    assert_eq!(
+        announced(&calls, "ConnectionRequested"),
+        1,
+        "announced when it arrives"
+    );
+    let (calls, _, _) = run(&fake, second.request.clone(), second.secret.clone()).await;
+    assert_eq!(announced(&calls, "ConnectionRequested"), 0, "once");
+    assert_eq!(
+        fake.sim.counter("PUT /v3/product/vxc/{uid}"),
+        0,
+        "no policy: nothing sent"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_approves_a_matching_connection_once_across_a_restart() {
+    let fake = FakeMegaport::quantumgpu();
+    let mut spec = on_ramp_spec();
+    spec["connections"] = json!({"autoApprove": {"companies": ["Acme Robotics"]}});
+    let (_, first, _) = run(&fake, request(spec.clone()), None).await;
+    // Acme, within the key's speed and on its VLAN: every rule holds.
+    let slow = customer_orders_with_the_key(&fake, 100).await;
+    let (calls, second, result) = run(&fake, first.request.clone(), first.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        fake.sim.counter("PUT /v3/product/vxc/{uid}"),
+        1,
+        "approved once"
+    );
+    assert_eq!(announced(&calls, "ConnectionApproved"), 1);
+    let shown = second.request["status"]["connections"].clone();
+    assert_eq!(shown[0]["vxcUid"], slow.as_str());
+    assert_eq!(shown[0]["state"], "Approved");
+    assert_eq!(shown[0]["decidedBy"], "Policy");
+    let records = second.request["metadata"]["annotations"][crate::approvals::DECISIONS_ANNOTATION]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(records.contains(&slow), "recorded: {records}");
+    // A restart (a new process, the records on the object): nothing is sent again.
+    let (_, third, result) = run(&fake, second.request.clone(), second.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        fake.sim.counter("PUT /v3/product/vxc/{uid}"),
+        1,
+        "not twice"
+    );
+    assert_eq!(
+        third.request["status"]["connections"][0]["state"],
+        "Approved"
+    );
+    assert!(condition(&third, "ConnectionsPending").is_none());
+}
+
+#[tokio::test]
+async fn a_connection_no_rule_approves_is_rejected_at_the_deadline() {
+    let fake = FakeMegaport::quantumgpu();
+    let mut spec = on_ramp_spec();
+    spec["connections"] = json!({"autoApprove": {"companies": ["Globex"]}, "rejectAfter": "1s"});
+    let (_, first, _) = run(&fake, request(spec), None).await;
+    let vxc = customer_orders_with_the_key(&fake, 100).await;
+    let (_, second, _) = run(&fake, first.request.clone(), first.secret.clone()).await;
+    assert_eq!(
+        second.request["status"]["connections"][0]["state"],
+        "Pending"
+    );
+    assert!(
+        second.request["status"]["connections"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Acme Robotics is not in autoApprove.companies")
+    );
+    assert_eq!(fake.sim.counter("PUT /v3/product/vxc/{uid}"), 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (calls, third, result) = run(&fake, second.request.clone(), second.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.sim.counter("PUT /v3/product/vxc/{uid}"), 1);
+    assert_eq!(announced(&calls, "ConnectionRejected"), 1);
+    let shown = &third.request["status"]["connections"][0];
+    assert_eq!(
+        (shown["vxcUid"].as_str(), shown["state"].as_str()),
+        (Some(vxc.as_str()), Some("Rejected"))
+    );
+    assert_eq!(shown["decidedBy"], "Deadline");
+    let products = fake.list_products(None).await.unwrap_or_default();
+    let gone = products
+        .iter()
+        .flat_map(|p| p.associated_vxcs.iter())
+        .any(|v| v.product_uid == vxc && v.provisioning_status.is_decommissioned());
+    assert!(gone, "a rejected VXC is decommissioned");
+}

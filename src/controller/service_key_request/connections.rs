@@ -1,0 +1,292 @@
+//! The connections waiting on a request's keys: read from the shared products and keys
+//! snapshots (no Megaport call per request), decided by the request's policy (or its
+//! region's), each decision recorded on the request before the one `isApproved` call that
+//! carries it out, announced with events and shown in status.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::core::DeserializeGuard;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use super::ACTION;
+use crate::approvals::{self, DecisionRecord, Send, Verdict, Waiting};
+use crate::controller::{Context, Error, Step, status};
+use crate::crd::conditions::Reason;
+use crate::crd::connections::{Connection, ConnectionPolicy, ConnectionState, DecidedBy};
+use crate::crd::{OnRampRegion, ServiceKeyRequest};
+use crate::delivery::fingerprint;
+use crate::megaport::models::{EpochMillis, Product, ServiceKey, VxcUpdate};
+
+/// The policy deciding the request's connections: its own, else its region's (read only when
+/// a connection waits).
+async fn policy(ctx: &Context, obj: &ServiceKeyRequest) -> Result<Option<ConnectionPolicy>, Error> {
+    if let Some(policy) = &obj.spec.connections {
+        return Ok(Some(policy.clone()));
+    }
+    let Some(region) = &obj.spec.region_ref else {
+        return Ok(None);
+    };
+    let api: Api<DeserializeGuard<OnRampRegion>> = Api::all(ctx.client.clone());
+    let region = api
+        .get_opt(&region.name)
+        .await
+        .map_err(|e| Error::kube(Step::ReadRegion, e))?;
+    Ok(region
+        .and_then(|g| g.0.ok())
+        .and_then(|r| r.spec.connections))
+}
+
+fn time(ms: Option<i64>) -> Option<Time> {
+    ms.and_then(|ms| EpochMillis(ms).to_timestamp()).map(Time)
+}
+
+/// A waiting connection as status shows it.
+fn entry(w: &Waiting<'_>, state: ConnectionState, reason: String) -> Connection {
+    Connection {
+        vxc_uid: w.vxc.product_uid.clone(),
+        key: fingerprint(&w.key.key),
+        company: w.vxc.company_name.clone(),
+        company_uid: w.vxc.company_uid.clone(),
+        rate_mbps: w.vxc.rate_limit,
+        vlan: w.vlan(),
+        requested_at: time(w.vxc.create_date.map(|c| c.0)),
+        state,
+        decided_by: None,
+        decider: None,
+        decided_at: None,
+        reason: Some(reason),
+    }
+}
+
+/// A decided connection as status shows it.
+fn decided(r: &DecisionRecord, waiting: Option<&Waiting<'_>>) -> Connection {
+    let state = if r.approve {
+        ConnectionState::Approved
+    } else {
+        ConnectionState::Rejected
+    };
+    let mut c = match waiting {
+        Some(w) => entry(w, state, r.reason.clone()),
+        None => Connection {
+            vxc_uid: r.vxc_uid.clone(),
+            key: String::new(),
+            company: None,
+            company_uid: None,
+            rate_mbps: None,
+            vlan: None,
+            requested_at: None,
+            state,
+            decided_by: None,
+            decider: None,
+            decided_at: None,
+            reason: Some(r.reason.clone()),
+        },
+    };
+    c.decided_by = Some(r.by);
+    c.decider = Some(r.decider.clone());
+    c.decided_at = time(Some(r.at));
+    c
+}
+
+/// Records `records` on the request (and in memory first, so a lagging watch never makes it
+/// send again).
+async fn record(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    records: &[DecisionRecord],
+) -> Result<(), Error> {
+    let uid = obj.uid().unwrap_or_default();
+    ctx.decided(&uid, records);
+    let annotations = approvals::decision_annotations(&uid, records, &ctx.seal);
+    crate::controller::annotations::write(&ctx.client, obj, annotations, Step::SaveRecords).await?;
+    Ok(())
+}
+
+/// Whether `vxc_uid` still waits in a products list read after `since_ms` (one shared list
+/// per minute at most): a decision sent earlier did not take effect.
+async fn still_waiting(ctx: &Context, vxc_uid: &str, since_ms: i64) -> Result<bool, Error> {
+    let fresh = ctx
+        .products
+        .get_fresher_than(Duration::from_secs(60))
+        .await
+        .map_err(|e| Error::megaport(Step::ReadMegaport, e))?;
+    if fresh.fetched_at_wall.as_millisecond() <= since_ms {
+        return Ok(false);
+    }
+    Ok(fresh
+        .items
+        .iter()
+        .flat_map(|p| p.associated_vxcs.iter())
+        .any(|v| v.product_uid == vxc_uid && approvals::is_pending(v)))
+}
+
+/// Sends one decision (recorded first) and announces it.
+async fn send(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    records: &mut Vec<DecisionRecord>,
+    decision: DecisionRecord,
+) -> Result<(), Error> {
+    records.retain(|r| r.vxc_uid != decision.vxc_uid);
+    records.insert(0, decision.clone());
+    records.truncate(approvals::KEPT_DECISIONS);
+    record(ctx, obj, records).await?;
+    let update = VxcUpdate {
+        is_approved: Some(decision.approve),
+        ..VxcUpdate::default()
+    };
+    let verb = if decision.approve {
+        "approved"
+    } else {
+        "rejected"
+    };
+    match ctx.vxcs.update_vxc(&decision.vxc_uid, &update).await {
+        Ok(_) => {
+            let note = format!(
+                "{verb} VXC {} ({:?}: {}; {})",
+                decision.vxc_uid, decision.by, decision.decider, decision.reason
+            );
+            let reason = if decision.approve {
+                Reason::ConnectionApproved
+            } else {
+                Reason::ConnectionRejected
+            };
+            status::publish(ctx, obj, EventType::Normal, reason, &note, ACTION).await;
+            Ok(())
+        }
+        Err(e) if e.is_refusal() => {
+            // Already decided elsewhere (the Portal), or gone: recorded, not sent again.
+            let note = format!(
+                "Megaport refused to have VXC {} {verb}: {e}",
+                decision.vxc_uid
+            );
+            status::publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                Reason::ConnectionRejected,
+                &note,
+                ACTION,
+            )
+            .await;
+            Ok(())
+        }
+        Err(e) => Err(Error::megaport(Step::Answer, e)),
+    }
+}
+
+/// Decides the connections waiting on `keys` (the request's) and sends each decision once;
+/// the connections as status shows them (waiting ones, then recent decisions).
+pub async fn answer(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    keys: &[ServiceKey],
+    products: &[Product],
+) -> Result<Vec<Connection>, Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let mut records = ctx
+        .decisions_of(&uid)
+        .unwrap_or_else(|| approvals::recorded_decisions(obj.annotations(), &uid, &ctx.seal));
+    let on: Vec<&str> = keys.iter().map(|k| k.product_uid.as_str()).collect();
+    let any = products
+        .iter()
+        .filter(|p| on.contains(&p.product_uid.as_str()))
+        .any(|p| p.associated_vxcs.iter().any(approvals::is_pending));
+    // The usual case: nothing waits, and the operator's whole key list is not read.
+    let all = if any {
+        ctx.keys.last().map(|s| s.items.all()).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mine: Vec<String> = keys.iter().map(|k| fingerprint(&k.key)).collect();
+    let waiting = approvals::waiting(&mine, products, &all);
+    let policy = if waiting.is_empty() {
+        None
+    } else {
+        policy(ctx, obj).await?
+    };
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let mut shown = Vec::new();
+    for w in &waiting {
+        match approvals::verdict(policy.as_ref(), w, None, now_ms) {
+            Verdict::Wait(why) => shown.push(entry(w, ConnectionState::Pending, why)),
+            Verdict::Decide {
+                approve,
+                by,
+                decider,
+                reason,
+            } => {
+                let uid = &w.vxc.product_uid;
+                let again = match approvals::send_state(&records, uid, now_ms) {
+                    Send::First => true,
+                    Send::Unconfirmed => {
+                        let at = records
+                            .iter()
+                            .find(|r| &r.vxc_uid == uid)
+                            .map_or(0, |r| r.at);
+                        still_waiting(ctx, uid, at).await?
+                    }
+                    Send::Recent => false,
+                };
+                if again {
+                    let decision = DecisionRecord {
+                        vxc_uid: uid.clone(),
+                        approve,
+                        by,
+                        decider,
+                        reason,
+                        at: now_ms,
+                    };
+                    send(ctx, obj, &mut records, decision).await?;
+                }
+                if let Some(r) = records.iter().find(|r| &r.vxc_uid == uid) {
+                    shown.push(decided(r, Some(w)));
+                }
+            }
+        }
+    }
+    let listed: Vec<&str> = waiting.iter().map(|w| w.vxc.product_uid.as_str()).collect();
+    shown.extend(
+        records
+            .iter()
+            .filter(|r| !listed.contains(&r.vxc_uid.as_str()))
+            .map(|r| decided(r, None)),
+    );
+    Ok(shown)
+}
+
+/// Announces the connections of `now` that `obj`'s status did not show waiting yet.
+pub async fn announce_new(ctx: &Context, obj: &ServiceKeyRequest, now: &[Connection]) {
+    let known = obj
+        .status
+        .as_ref()
+        .map(|s| s.connections.as_slice())
+        .unwrap_or_default();
+    let new = now
+        .iter()
+        .filter(|c| c.state == ConnectionState::Pending || c.decided_by == Some(DecidedBy::Policy))
+        .filter(|c| !known.iter().any(|k| k.vxc_uid == c.vxc_uid));
+    for c in new {
+        let note = format!(
+            "{} asks to connect VXC {} at {} Mbps on VLAN {} with key {}",
+            c.company.as_deref().unwrap_or("a customer"),
+            c.vxc_uid,
+            c.rate_mbps
+                .map_or_else(|| "?".to_owned(), |r| r.to_string()),
+            c.vlan
+                .map_or_else(|| "untagged".to_owned(), |v| v.to_string()),
+            c.key,
+        );
+        status::publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            Reason::ConnectionRequested,
+            &note,
+            ACTION,
+        )
+        .await;
+    }
+}

@@ -1,0 +1,129 @@
+//! Connection approvals, the provider's side: a customer orders a VXC with a key that is not
+//! pre-approved, and the provider's ServiceKeyRequest shows the connection waiting (from the
+//! shared products snapshot: no Megaport call per request) within a poll period; a policy
+//! declared on the request then approves it, once, and the VXC provisions.
+
+use std::time::Duration;
+
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use megaport_operator::crd::connections::{ConnectionState, DecidedBy};
+use megaport_operator::crd::service_key_request::{Phase, ServiceKeyRequest};
+use megaport_operator::megaport::models::{OrderItem, VxcOrder};
+use megaport_operator::megaport::prelude::*;
+use megaport_sim::quantumgpu;
+use serde_json::json;
+
+use crate::issuing::{request, secret_data, wait_phase};
+use crate::support::{self, Identity, Operator, TestNamespace, eventually};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_connection_shows_within_a_poll_period_and_a_policy_approves_it_once() {
+    let admin = support::client(Identity::Admin).await;
+    support::install_project_crds(&admin).await;
+    let op = Operator::start(&admin, Operator::fast()).await;
+    let ns = TestNamespace::new(&admin, "approvals").await;
+    let requests = Api::<ServiceKeyRequest>::namespaced(admin.clone(), &ns.name);
+    let spec = json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_CS1_RED}, "maxSpeedMbps": 500, "vlan": 300});
+    requests
+        .create(&PostParams::default(), &request("acme-la", spec))
+        .await
+        .unwrap();
+    wait_phase(&requests, "acme-la", Phase::Issued).await;
+    let key = secret_data(&admin, &ns.name, "acme-la")
+        .await
+        .get("serviceKey")
+        .cloned()
+        .unwrap();
+    // The customer orders with it; the key is not pre-approved, so the VXC waits.
+    let customer = support::megaport_client(
+        &op.sim,
+        quantumgpu::CUSTOMER_ADMIN_ID,
+        quantumgpu::CUSTOMER_ADMIN_SECRET,
+    );
+    let order = OrderItem::Vxc(VxcOrder::with_service_key(
+        quantumgpu::CUSTOMER_PORT_LAX,
+        "acme to QuantumGPU",
+        None,
+        megaport_operator::megaport::models::ServiceKeyValue::new(key),
+        quantumgpu::PORT_LAX_CS1_RED,
+        200,
+    ));
+    let bought = customer.buy_network_design(&[order], &[]).await.unwrap();
+    let vxc = bought[0].product_uid().unwrap().to_owned();
+    let shown = eventually(
+        "the request to show the waiting connection",
+        // The poll periods are 1 s here (Operator::fast).
+        Duration::from_secs(30),
+        || async {
+            let r = requests.get("acme-la").await.ok()?;
+            let status = r.status?;
+            let c = status.connections.first()?.clone();
+            let pending = status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "ConnectionsPending" && c.status == "True");
+            pending.then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(shown.vxc_uid, vxc);
+    assert_eq!(shown.company.as_deref(), Some("Acme Robotics"));
+    assert_eq!((shown.rate_mbps, shown.vlan), (Some(200), Some(300)));
+    let control = op.sim.control();
+    assert_eq!(
+        control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
+        0,
+        "no policy: nothing is answered"
+    );
+
+    // The provider declares that Acme's connections are approved: the waiting one is, once,
+    // and provisions.
+    requests
+        .patch(
+            "acme-la",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"connections": {"autoApprove": {"companies": ["Acme Robotics"]}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let approved = eventually(
+        "the connection to be approved",
+        Duration::from_secs(30),
+        || async {
+            let r = requests.get("acme-la").await.ok()?;
+            let c = r
+                .status?
+                .connections
+                .into_iter()
+                .find(|c| c.vxc_uid == vxc)?;
+            (c.state == ConnectionState::Approved).then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(approved.decided_by, Some(DecidedBy::Policy));
+    control
+        .advance_clock(Duration::from_secs(61))
+        .await
+        .unwrap();
+    eventually("the VXC to go LIVE", Duration::from_secs(30), || async {
+        let vxcs = customer
+            .get_product(quantumgpu::CUSTOMER_PORT_LAX)
+            .await
+            .ok()?
+            .associated_vxcs;
+        vxcs.iter()
+            .any(|v| v.product_uid == vxc && v.provisioning_status.is_live())
+            .then_some(())
+    })
+    .await;
+    wait_phase(&requests, "acme-la", Phase::Used).await;
+    assert_eq!(
+        control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
+        1,
+        "one answer, however often the request is reconciled"
+    );
+    op.stop_after_cleanup(&admin, &ns.name).await;
+}
