@@ -6,8 +6,9 @@
 # (examples/quantumgpu/), the Secrets customers read, a customer using a key
 # (examples/customer_order.rs) and the request turning Used, saved configurations priced, an
 # order refused for the tech contact and placed by the tech admin through the customer's own
-# operator, its services going LIVE and the provider's key turning Used, and the operator's
-# probes and metrics. Everything it starts is stopped on exit; with KEEP=1 (`make demo KEEP=1`) it all keeps
+# operator, its services going LIVE and the provider's key turning Used, a connection waiting
+# on a key that is not pre-approved shown on its request and approved by the tech admin (a
+# ConnectionApproval) after the tech contact is refused, and the operator's probes and metrics. Everything it starts is stopped on exit; with KEEP=1 (`make demo KEEP=1`) it all keeps
 # running for you to explore, and the demo prints the KUBECONFIG, the simulator's address and
 # how to stop it.
 set -euo pipefail
@@ -177,6 +178,29 @@ k -n acme-robotics get savedconfig la-gpu-uplink | indent
 echo "   QuantumGPU's request sees its key used (by Acme's VXC):"
 k -n acme-robotics wait --for=jsonpath='{.status.phase}'=PartiallyUsed skr/us-west-diverse --timeout=60s | indent
 k -n acme-robotics get skr us-west-diverse -o jsonpath='{range .status.keys[*]}{.onRamp}{"\t"}zone={.diversityZone}{"\t"}{.state}{"\t"}vxc={.usedByVxc}{"\t"}by={.usedByCompany}{"\n"}{end}' | indent
+
+say "Connection approvals: customer 1's VXC waits for QuantumGPU (its key is not pre-approved)"
+k -n acme-robotics wait --for=condition=ConnectionsPending skr/customer-1 --timeout=60s | indent
+echo "   \$ kubectl -n acme-robotics get skr customer-1  (the connection waiting on its key)"
+k -n acme-robotics get skr customer-1 -o jsonpath='{range .status.connections[*]}{.vxcUid}{"\t"}{.company}{"\t"}{.rateMbps} Mbps{"\t"}vlan={.vlan}{"\t"}{.state}{"\t"}{.reason}{"\n"}{end}' | indent
+echo "   \$ megaport-operator keys  (WAITING: connections waiting on each key)"
+KUBECONFIG="$KUBECONFIG_ADMIN" "$bin" keys | indent
+vxc=$(k -n acme-robotics get skr customer-1 -o jsonpath='{.status.connections[0].vxcUid}')
+approval() {
+  printf 'apiVersion: megaport.onramp.dev/v1alpha1\nkind: ConnectionApproval\nmetadata: {name: %s, namespace: acme-robotics}\nspec: {request: customer-1, vxcUid: %s, decision: Approve, decidedBy: %s, reason: signed contract CRM-1001}\n' "$1" "$vxc" "$2"
+}
+echo "   The tech contact may not decide; the tech admin may, in their own name only:"
+for _ in $(seq 1 30); do   # the policy is loaded asynchronously: wait for it with dry runs
+  approval probe someone-else | as_admin apply --dry-run=server -f - 2>&1 | grep -q "must be the user deciding" && break
+  sleep 1
+done
+approval by-contact tech-contact | as_contact apply -f - 2>&1 | fold -s -w 110 | indent || true
+approval by-someone-else alice | as_admin apply -f - 2>&1 | fold -s -w 110 | indent || true
+echo "   \$ kubectl apply -f - <<< 'kind: ConnectionApproval … decidedBy: tech-admin'   (as the tech admin)"
+approval customer-1-approved tech-admin | as_admin apply -f - | indent
+k -n acme-robotics wait --for=jsonpath='{.status.connections[0].state}'=Approved skr/customer-1 --timeout=60s | indent
+k -n acme-robotics get skr customer-1 -o jsonpath='{range .status.connections[*]}{.vxcUid}{"\t"}{.state}{"\t"}by {.decidedBy} {.decider}{"\t"}{.reason}{"\n"}{end}' | indent
+k -n acme-robotics get connapproval | indent
 
 say "The operator's probes and metrics (what a kubelet and Prometheus read)"
 echo "   \$ curl http://127.0.0.1:$http_port/readyz"; curl -sS "http://127.0.0.1:$http_port/readyz" | indent

@@ -10,8 +10,9 @@
 #                       the demo apply this file alone)
 #   operator.yaml       ServiceAccount, the leader-election Role/RoleBinding, metrics Service,
 #                       Deployment
-#   ordering.yaml       who may order SavedConfigurations: the ValidatingAdmissionPolicy
-#                       megaport-order-permission and the six megaport-* ClusterRoles for people
+#   ordering.yaml       who may order SavedConfigurations and decide connections: the
+#                       ValidatingAdmissionPolicies megaport-order-permission and
+#                       megaport-connection-decider, and the megaport-* ClusterRoles for people
 #
 # The release is named megaport-operator in namespace megaport-system with the chart's defaults,
 # except: the credentials come from the existing Secret megaport-credentials, and the Helm-only
@@ -61,6 +62,6 @@ YAML
   render clusterrole.yaml clusterrolebinding.yaml; } >"$out/rbac.yaml"
 { header "The operator in namespace megaport-system: ServiceAccount, leader-election Role, metrics Service, Deployment."
   render serviceaccount.yaml leader-election-rbac.yaml service.yaml deployment.yaml; } >"$out/operator.yaml"
-{ header "Who may order SavedConfigurations: the order-permission admission policy and the ClusterRoles for people."
-  render ordering-policy.yaml user-roles.yaml; } >"$out/ordering.yaml"
+{ header "Who may order SavedConfigurations and decide connections: the admission policies and the ClusterRoles for people."
+  render ordering-policy.yaml connection-policy.yaml user-roles.yaml; } >"$out/ordering.yaml"
 printf 'manifests: wrote %s/{00-namespace,crds,rbac,operator,ordering}.yaml\n' "$out" >&2

@@ -39,6 +39,8 @@ pub enum Step {
     ReadKeys,
     /// Answering a connection waiting on a key (`isApproved`).
     Answer,
+    /// Reading the ConnectionApprovals people made.
+    ReadApprovals,
     /// Checking and pricing a design (markets, key lookups, validate).
     Validate,
     /// Searching the tagged products after a buy with an unknown outcome.
@@ -67,7 +69,7 @@ impl Step {
             | Self::Buy
             | Self::Follow
             | Self::Cancel => Reason::MegaportUnavailable,
-            Self::ReadRegion | Self::ReadNamespace | Self::ReadKeys => {
+            Self::ReadRegion | Self::ReadNamespace | Self::ReadKeys | Self::ReadApprovals => {
                 Reason::KubernetesUnavailable
             }
             Self::ReadSecret | Self::CheckSecret | Self::WriteSecret => Reason::SecretWriteFailed,
@@ -103,6 +105,7 @@ impl Step {
             Self::Finalize => "updating the finalizer",
             Self::ReadKeys => "reading the Secrets holding the service keys",
             Self::Answer => "answering a connection waiting on a key",
+            Self::ReadApprovals => "reading the ConnectionApprovals",
             Self::Validate => "checking and pricing the design",
             Self::SearchOrders => "searching Megaport for services an earlier buy may have made",
             Self::SaveOrders => "recording the order on the configuration",

@@ -43,7 +43,7 @@ pub use context::{Context, Kind, Orders, Ports, Process, Settings, Shared};
 pub use error::{Error, Step};
 
 use crate::crd::saved_configuration::SavedConfiguration;
-use crate::crd::{OnRampRegion, ServiceKeyRequest};
+use crate::crd::{ConnectionApproval, OnRampRegion, ServiceKeyRequest};
 use crate::health::{Check, Health};
 use crate::issuance::RecordSeal;
 use crate::lease::Leadership;
@@ -201,6 +201,15 @@ fn request_of(secret: Secret) -> Option<ObjectRef<DeserializeGuard<ServiceKeyReq
         .map(|name| ObjectRef::new(name).within(&namespace))
 }
 
+/// The request a person's ConnectionApproval decides a connection of.
+fn request_decided(
+    approval: DeserializeGuard<ConnectionApproval>,
+) -> Option<ObjectRef<DeserializeGuard<ServiceKeyRequest>>> {
+    let approval = approval.0.ok()?;
+    let namespace = approval.namespace()?;
+    Some(ObjectRef::new(&approval.spec.request).within(&namespace))
+}
+
 /// Passes the `crds` and `watches` readiness checks once every store has listed everything
 /// (or gives up at `shutdown`).
 async fn report_synced(
@@ -254,6 +263,11 @@ fn requests_controller(
             Api::<Secret>::all(client.clone()),
             own_secrets(),
             request_of,
+        )
+        .watches(
+            Api::<DeserializeGuard<ConnectionApproval>>::all(client.clone()),
+            watcher::Config::default(),
+            request_decided,
         )
         .with_config(config)
         .graceful_shutdown_on(shutdown)

@@ -4,6 +4,7 @@
 //! fails when it drifts from the types).
 
 pub mod conditions;
+pub mod connection_approval;
 pub mod connections;
 pub mod onramp_region;
 pub mod rules;
@@ -13,6 +14,7 @@ pub mod service_key_request;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+pub use connection_approval::ConnectionApproval;
 pub use onramp_region::OnRampRegion;
 pub use saved_configuration::SavedConfiguration;
 pub use service_key_request::ServiceKeyRequest;
@@ -28,6 +30,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         OnRampRegion::crd(),
         ServiceKeyRequest::crd(),
         SavedConfiguration::crd(),
+        ConnectionApproval::crd(),
     ]
 }
 

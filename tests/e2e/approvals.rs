@@ -127,3 +127,164 @@ async fn a_waiting_connection_shows_within_a_poll_period_and_a_policy_approves_i
     );
     op.stop_after_cleanup(&admin, &ns.name).await;
 }
+
+/// A customer's VXC with the request's key, waiting; its UID.
+async fn ordered_with(
+    sim: &megaport_sim::RunningSimulator,
+    key: String,
+    rate: u32,
+) -> (
+    String,
+    std::sync::Arc<megaport_operator::megaport::MegaportClient>,
+) {
+    let customer = support::megaport_client(
+        sim,
+        quantumgpu::CUSTOMER_ADMIN_ID,
+        quantumgpu::CUSTOMER_ADMIN_SECRET,
+    );
+    let order = OrderItem::Vxc(VxcOrder::with_service_key(
+        quantumgpu::CUSTOMER_PORT_LAX,
+        "acme to QuantumGPU",
+        None,
+        megaport_operator::megaport::models::ServiceKeyValue::new(key),
+        quantumgpu::PORT_LAX_CS1_RED,
+        rate,
+    ));
+    let bought = customer.buy_network_design(&[order], &[]).await.unwrap();
+    (bought[0].product_uid().unwrap().to_owned(), customer)
+}
+
+fn decision(name: &str, vxc: &str, by: &str) -> megaport_operator::crd::ConnectionApproval {
+    serde_json::from_value(json!({
+        "apiVersion": "megaport.onramp.dev/v1alpha1", "kind": "ConnectionApproval",
+        "metadata": {"name": name},
+        "spec": {"request": "acme-la", "vxcUid": vxc, "decision": "Approve", "decidedBy": by,
+                 "reason": "signed contract"},
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_people_allowed_to_decide_approve_and_the_decision_is_theirs() {
+    let admin = support::client(Identity::Admin).await;
+    support::install_project_crds(&admin).await;
+    support::apply_file(&admin, "deploy/ordering.yaml").await;
+    let op = Operator::start(&admin, Operator::fast()).await;
+    let ns = TestNamespace::new(&admin, "decide").await;
+    for (role, group) in [
+        ("megaport-tech-admin", "megaport:tech-admin"),
+        ("megaport-tech-contact", "megaport:tech-contact"),
+    ] {
+        let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+        }))
+        .unwrap();
+        Api::namespaced(admin.clone(), &ns.name)
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+    }
+    let requests = Api::<ServiceKeyRequest>::namespaced(admin.clone(), &ns.name);
+    let spec = json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_CS1_RED}, "maxSpeedMbps": 500, "vlan": 310});
+    requests
+        .create(&PostParams::default(), &request("acme-la", spec))
+        .await
+        .unwrap();
+    wait_phase(&requests, "acme-la", Phase::Issued).await;
+    let key = secret_data(&admin, &ns.name, "acme-la")
+        .await
+        .get("serviceKey")
+        .cloned()
+        .unwrap();
+    let (vxc, customer) = ordered_with(&op.sim, key, 200).await;
+    let api = |c: &kube::Client| {
+        Api::<megaport_operator::crd::ConnectionApproval>::namespaced(c.clone(), &ns.name)
+    };
+    let (contact, tech_admin) = (
+        support::client(Identity::TechContact).await,
+        support::client(Identity::TechAdmin).await,
+    );
+    // The policy loads asynchronously: wait until it refuses a decision in someone else's name.
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let refused = eventually(
+        "the decider policy to be in force",
+        Duration::from_secs(30),
+        || async {
+            match api(&tech_admin)
+                .create(&dry, &decision("probe", &vxc, "alice"))
+                .await
+            {
+                Err(kube::Error::Api(s)) if s.message.contains("must be the user deciding") => {
+                    Some(s.message)
+                }
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert!(refused.contains("tech-admin"), "{refused}");
+    // The tech contact may not decide at all (RBAC).
+    let denied = api(&contact)
+        .create(
+            &PostParams::default(),
+            &decision("by-contact", &vxc, "tech-contact"),
+        )
+        .await;
+    assert!(
+        matches!(&denied, Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("connectionapprovals")),
+        "{denied:?}"
+    );
+    // The tech admin approves, in its own name: sent once, recorded as theirs.
+    api(&tech_admin)
+        .create(
+            &PostParams::default(),
+            &decision("approve", &vxc, "tech-admin"),
+        )
+        .await
+        .unwrap();
+    let approved = eventually(
+        "the connection to be approved",
+        Duration::from_secs(30),
+        || async {
+            let r = requests.get("acme-la").await.ok()?;
+            let c = r
+                .status?
+                .connections
+                .into_iter()
+                .find(|c| c.vxc_uid == vxc)?;
+            (c.state == ConnectionState::Approved).then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(
+        (approved.decided_by, approved.decider.as_deref()),
+        (Some(DecidedBy::Person), Some("tech-admin"))
+    );
+    let control = op.sim.control();
+    control
+        .advance_clock(Duration::from_secs(61))
+        .await
+        .unwrap();
+    eventually("the VXC to go LIVE", Duration::from_secs(30), || async {
+        let vxcs = customer
+            .get_product(quantumgpu::CUSTOMER_PORT_LAX)
+            .await
+            .ok()?
+            .associated_vxcs;
+        vxcs.iter()
+            .any(|v| v.product_uid == vxc && v.provisioning_status.is_live())
+            .then_some(())
+    })
+    .await;
+    wait_phase(&requests, "acme-la", Phase::Used).await;
+    assert_eq!(
+        control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
+        1
+    );
+    op.stop_after_cleanup(&admin, &ns.name).await;
+}

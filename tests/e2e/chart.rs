@@ -30,23 +30,26 @@ use crate::issuing::{request, secret_data, wait_phase};
 use crate::support::{self, Identity, TestNamespace, eventually, log_path};
 
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/megaport-operator");
-const CRDS: [&str; 3] = [
+const CRDS: [&str; 4] = [
     "onrampregions.megaport.onramp.dev",
     "servicekeyrequests.megaport.onramp.dev",
     "savedconfigurations.megaport.onramp.dev",
+    "connectionapprovals.megaport.onramp.dev",
 ];
 
 /// The cluster-wide objects of the chart's ordering permission (`deploy/ordering.yaml`, which
 /// other tests apply without Helm).
-const USER_ROLES: [&str; 6] = [
+const USER_ROLES: [&str; 7] = [
     "megaport-company-admin",
     "megaport-tech-admin",
     "megaport-finance",
     "megaport-tech-contact",
     "megaport-finance-contact",
     "megaport-read-only",
+    "megaport-connection-approver",
 ];
-const ORDER_POLICY: &str = "megaport-order-permission";
+/// The chart's admission policies (each with a binding of the same name).
+const POLICIES: [&str; 2] = ["megaport-order-permission", "megaport-connection-decider"];
 
 /// Deletes each object `names` of `api` that exists.
 async fn delete_all<K>(api: &Api<K>, names: &[&str])
@@ -350,12 +353,12 @@ async fn helm_install_gives_the_operator_what_it_needs_and_uninstall_keeps_the_c
     delete_all(&Api::<ClusterRole>::all(admin.clone()), &USER_ROLES).await;
     delete_all(
         &Api::<ValidatingAdmissionPolicy>::all(admin.clone()),
-        &[ORDER_POLICY],
+        &POLICIES,
     )
     .await;
     delete_all(
         &Api::<ValidatingAdmissionPolicyBinding>::all(admin.clone()),
-        &[ORDER_POLICY],
+        &POLICIES,
     )
     .await;
 

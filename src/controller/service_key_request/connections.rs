@@ -3,21 +3,57 @@
 //! region's), each decision recorded on the request before the one `isApproved` call that
 //! carries it out, announced with events and shown in status.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::ListParams;
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::ACTION;
-use crate::approvals::{self, DecisionRecord, Send, Verdict, Waiting};
+use crate::approvals::{self, DecisionRecord, Manual, Send, Verdict, Waiting};
 use crate::controller::{Context, Error, Step, status};
 use crate::crd::conditions::Reason;
+use crate::crd::connection_approval::Decision;
 use crate::crd::connections::{Connection, ConnectionPolicy, ConnectionState, DecidedBy};
-use crate::crd::{OnRampRegion, ServiceKeyRequest};
+use crate::crd::{ConnectionApproval, OnRampRegion, ServiceKeyRequest};
 use crate::delivery::fingerprint;
 use crate::megaport::models::{EpochMillis, Product, ServiceKey, VxcUpdate};
+
+/// The decisions people made on the request's connections (ConnectionApprovals naming it):
+/// the first made per VXC (read only when a connection waits).
+async fn decided_by_people(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+) -> Result<BTreeMap<String, Manual>, Error> {
+    let api: Api<DeserializeGuard<ConnectionApproval>> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let listed = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(Step::ReadApprovals, e))?;
+    let mut approvals: Vec<ConnectionApproval> = listed
+        .items
+        .into_iter()
+        .filter_map(|g| g.0.ok())
+        .filter(|a| a.spec.request == obj.name_any())
+        .collect();
+    approvals.sort_by(|a, b| {
+        let at = |x: &ConnectionApproval| x.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        (at(a), a.name_any()).cmp(&(at(b), b.name_any()))
+    });
+    let mut out = BTreeMap::new();
+    for a in approvals {
+        out.entry(a.spec.vxc_uid.clone()).or_insert(Manual {
+            approve: a.spec.decision == Decision::Approve,
+            by: a.spec.decided_by.clone(),
+            reason: a.spec.reason.clone(),
+        });
+    }
+    Ok(out)
+}
 
 /// The policy deciding the request's connections: its own, else its region's (read only when
 /// a connection waits).
@@ -202,15 +238,16 @@ pub async fn answer(
     };
     let mine: Vec<String> = keys.iter().map(|k| fingerprint(&k.key)).collect();
     let waiting = approvals::waiting(&mine, products, &all);
-    let policy = if waiting.is_empty() {
-        None
+    let (policy, people) = if waiting.is_empty() {
+        (None, BTreeMap::new())
     } else {
-        policy(ctx, obj).await?
+        (policy(ctx, obj).await?, decided_by_people(ctx, obj).await?)
     };
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let mut shown = Vec::new();
     for w in &waiting {
-        match approvals::verdict(policy.as_ref(), w, None, now_ms) {
+        let person = people.get(&w.vxc.product_uid);
+        match approvals::verdict(policy.as_ref(), w, person, now_ms) {
             Verdict::Wait(why) => shown.push(entry(w, ConnectionState::Pending, why)),
             Verdict::Decide {
                 approve,

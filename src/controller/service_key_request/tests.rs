@@ -27,6 +27,8 @@ const UID: &str = "0b9f6c1e-52a4-4f0e-8e43-7d2a6c1b9e10";
 struct ApiState {
     request: Value,
     secret: Option<Value>,
+    /// ConnectionApprovals in the namespace.
+    approvals: Vec<Value>,
 }
 
 /// Answers one call like an apiserver would for this test's objects.
@@ -34,6 +36,11 @@ fn answer(state: &mut ApiState, call: &Call) -> Response<Body> {
     let secrets = format!("/api/v1/namespaces/{NS}/secrets");
     let requests = format!("/apis/megaport.onramp.dev/v1alpha1/namespaces/{NS}/servicekeyrequests");
     match (call.method.as_str(), call.path.as_str()) {
+        ("GET", p) if p.ends_with("/connectionapprovals") => respond(
+            200,
+            &json!({"apiVersion": "megaport.onramp.dev/v1alpha1", "kind": "ConnectionApprovalList",
+                    "metadata": {"resourceVersion": "1"}, "items": state.approvals}),
+        ),
         ("GET", p) if p.starts_with(&secrets) => state
             .secret
             .as_ref()
@@ -91,7 +98,29 @@ async fn run_with(
     let state = ApiState {
         request: request.clone(),
         secret,
+        approvals: Vec::new(),
     };
+    run_in(fake, state, settings).await
+}
+
+/// [`run`] with `approvals` (ConnectionApprovals) in the namespace.
+async fn run_approved(
+    fake: &FakeMegaport,
+    request: Value,
+    secret: Option<Value>,
+    approvals: Vec<Value>,
+) -> Outcome {
+    let state = ApiState {
+        request: request.clone(),
+        secret,
+        approvals,
+    };
+    run_in(fake, state, Settings::default()).await
+}
+
+/// One reconcile of the request `state` holds.
+async fn run_in(fake: &FakeMegaport, state: ApiState, settings: Settings) -> Outcome {
+    let request = state.request.clone();
     let (client, server) = mock_api::serve(state, answer);
     let ctx = Arc::new(Context::new(
         client,
@@ -471,9 +500,32 @@ async fn a_connection_waiting_on_a_key_shows_in_status_and_is_announced_once() {
         condition(&first, "ConnectionsPending").is_none(),
         "nothing waits"
     );
+    let megaport_calls = |f: &FakeMegaport| -> u64 {
+        [
+            "GET /v2/products",
+            "GET /v2/service/key",
+            "GET /v2/product/{uid}",
+            "GET /v2/service/key?key",
+            "PUT /v3/product/vxc/{uid}",
+        ]
+        .iter()
+        .map(|r| f.sim.counter(r))
+        .sum()
+    };
+    // What a steady reconcile costs, with nothing waiting...
+    let before = megaport_calls(&fake);
+    let _ = run(&fake, first.request.clone(), first.secret.clone()).await;
+    let steady = megaport_calls(&fake) - before;
     let vxc = customer_orders_with_the_key(&fake, 100).await;
+    let before = megaport_calls(&fake);
     let (calls, second, result) = run(&fake, first.request.clone(), first.secret.clone()).await;
     assert!(result.is_ok(), "{result:?}");
+    // ... is what it costs with a connection waiting: it is read from the same lists.
+    assert_eq!(
+        megaport_calls(&fake) - before,
+        steady,
+        "no Megaport call per connection"
+    );
     let waiting = second.request["status"]["connections"].clone();
     assert_eq!(waiting[0]["vxcUid"], vxc.as_str(), "{waiting}");
     assert_eq!(waiting[0]["state"], "Pending");
@@ -585,4 +637,57 @@ async fn a_connection_no_rule_approves_is_rejected_at_the_deadline() {
         .flat_map(|p| p.associated_vxcs.iter())
         .any(|v| v.product_uid == vxc && v.provisioning_status.is_decommissioned());
     assert!(gone, "a rejected VXC is decommissioned");
+}
+
+#[tokio::test]
+async fn a_persons_decision_is_sent_once_and_recorded_as_theirs() {
+    let fake = FakeMegaport::quantumgpu();
+    let (_, first, _) = run(&fake, request(on_ramp_spec()), None).await;
+    let vxc = customer_orders_with_the_key(&fake, 100).await;
+    let approval = |name: &str, vxc: &str, decision: &str, by: &str, at: &str| {
+        json!({"apiVersion": "megaport.onramp.dev/v1alpha1", "kind": "ConnectionApproval",
+               "metadata": {"name": name, "namespace": NS, "creationTimestamp": at},
+               "spec": {"request": "customer-1", "vxcUid": vxc, "decision": decision,
+                        "decidedBy": by, "reason": "known customer"}})
+    };
+    let approvals = vec![
+        // For another request: not this one's to act on.
+        json!({"apiVersion": "megaport.onramp.dev/v1alpha1", "kind": "ConnectionApproval",
+               "metadata": {"name": "other", "namespace": NS, "creationTimestamp": "2026-12-01T00:00:00Z"},
+               "spec": {"request": "customer-2", "vxcUid": vxc, "decision": "Reject", "decidedBy": "mallory"}}),
+        approval("later", &vxc, "Reject", "bob", "2026-12-01T00:05:00Z"),
+        approval("first", &vxc, "Approve", "alice", "2026-12-01T00:01:00Z"),
+    ];
+    let (calls, second, result) = run_approved(
+        &fake,
+        first.request.clone(),
+        first.secret.clone(),
+        approvals.clone(),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.sim.counter("PUT /v3/product/vxc/{uid}"), 1);
+    let shown = &second.request["status"]["connections"][0];
+    assert_eq!(shown["state"], "Approved", "the first decision made counts");
+    assert_eq!(
+        (shown["decidedBy"].as_str(), shown["decider"].as_str()),
+        (Some("Person"), Some("alice"))
+    );
+    assert_eq!(shown["reason"], "known customer");
+    let event = calls
+        .iter()
+        .find(|c| c.body["reason"] == "ConnectionApproved")
+        .map(|c| c.body["note"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(event.contains("alice") && event.contains(&vxc), "{event}");
+    // Reconciled again (and after a restart): not sent again.
+    let (_, _, result) = run_approved(
+        &fake,
+        second.request.clone(),
+        second.secret.clone(),
+        approvals,
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(fake.sim.counter("PUT /v3/product/vxc/{uid}"), 1, "once");
 }
