@@ -1,6 +1,7 @@
 //! Tables for [`super`]: attribution of waiting VXCs to keys, and the verdicts.
 
 use super::*;
+use crate::approvals::Outcome;
 use crate::crd::connections::{AutoApprove, ConnectionPolicy, DecidedBy};
 use serde_json::{Value, json};
 
@@ -85,6 +86,26 @@ fn a_waiting_vxc_is_attributed_only_when_that_is_certain() {
             "{case}"
         );
     }
+    // A VXC no key ordered (a Marketplace request) on a single-use key's VLAN: the key was
+    // never used, so it is nobody's; nor is a speed change of a live one.
+    let unused = key(
+        "eeeeeeee-0000-4000-8000-000000000005",
+        true,
+        Some(100),
+        None,
+    );
+    let p = port(vec![vxc("m", 100, 5 * MINUTE, 500, "PENDING_EXTERNAL")]);
+    assert!(
+        key_of(&p.associated_vxcs[0], &p, std::slice::from_ref(&unused)).is_none(),
+        "keyless"
+    );
+    let mut speed = vxc("s", 100, 5 * MINUTE, 500, "PENDING_EXTERNAL");
+    speed["vxcApproval"]["type"] = json!("SPEED_CHANGE");
+    let p = port(vec![speed]);
+    assert!(
+        !is_pending(&p.associated_vxcs[0]),
+        "a speed change is not a new connection"
+    );
     // Two multi-use keys used around the same time: nobody's.
     let both = vec![multi, other_multi];
     let p = port(vec![vxc("v4", 300, 21 * MINUTE, 500, "PENDING_EXTERNAL")]);
@@ -136,16 +157,16 @@ fn each_verdict_and_why() {
         Some(0),
     );
     let on_vlan = port(vec![vxc("v", 100, 0, 500, "PENDING_EXTERNAL")]);
-    let off_vlan = port(vec![vxc("v", 101, 0, 500, "PENDING_EXTERNAL")]);
     let too_fast = port(vec![vxc("v", 100, 0, 5000, "PENDING_EXTERNAL")]);
     let acme = AutoApprove {
+        companies: vec!["a2c9e7b4-3d1f-4e6a-8b2c-7f0e1d9c3a02".into()],
+        ..AutoApprove::default()
+    };
+    let by_name = AutoApprove {
         companies: vec!["Acme Robotics".into()],
         ..AutoApprove::default()
     };
-    let others = AutoApprove {
-        companies: vec!["Globex".into()],
-        ..AutoApprove::default()
-    };
+    let multi = key("bbbbbbbb-0000-4000-8000-000000000002", false, None, Some(0));
     let person = Manual {
         approve: false,
         by: "alice".into(),
@@ -182,12 +203,12 @@ fn each_verdict_and_why() {
             Box::new(decide(true, DecidedBy::Policy)),
         ),
         (
-            "a company not on the list",
+            "a company named, not by its UID",
             &on_vlan,
-            Some(policy(Some(others), None)),
+            Some(policy(Some(by_name), None)),
             None,
             MINUTE,
-            wait("Acme Robotics is not in autoApprove.companies"),
+            wait("(a2c9e7b4-3d1f-4e6a-8b2c-7f0e1d9c3a02) is not in autoApprove.companies"),
         ),
         (
             "faster than the key",
@@ -198,24 +219,16 @@ fn each_verdict_and_why() {
             wait("exceeds the key's 1000 Mbps"),
         ),
         (
-            "not on the key's VLAN",
-            &off_vlan,
-            Some(policy(Some(acme.clone()), None)),
-            None,
-            MINUTE,
-            wait("VLAN 100"),
-        ),
-        (
             "a person's decision wins",
             &on_vlan,
-            Some(policy(Some(acme), None)),
+            Some(policy(Some(acme.clone()), None)),
             Some(&person),
             MINUTE,
             Box::new(decide(false, DecidedBy::Person)),
         ),
         (
             "before the deadline",
-            &off_vlan,
+            &on_vlan,
             Some(policy(None, Some("1h"))),
             None,
             59 * MINUTE,
@@ -223,13 +236,36 @@ fn each_verdict_and_why() {
         ),
         (
             "past the deadline",
-            &off_vlan,
+            &on_vlan,
             Some(policy(None, Some("1h"))),
             None,
             60 * MINUTE,
             Box::new(decide(false, DecidedBy::Deadline)),
         ),
     ];
+    // A multi-use key: which key ordered the VXC is not certain, so only a person decides.
+    let w = Waiting {
+        vxc: &on_vlan.associated_vxcs[0],
+        product: &on_vlan,
+        key: &multi,
+    };
+    let strict = policy(Some(acme.clone()), Some("1s"));
+    let v = verdict(Some(&strict), &w, None, 60 * MINUTE);
+    assert!(
+        matches!(&v, Verdict::Wait(why) if why.contains("multi-use")),
+        "{v:?}"
+    );
+    let v = verdict(Some(&strict), &w, Some(&person), MINUTE);
+    assert!(
+        matches!(
+            v,
+            Verdict::Decide {
+                by: DecidedBy::Person,
+                ..
+            }
+        ),
+        "{v:?}"
+    );
     for (case, product, policy, manual, now, check) in table {
         let w = Waiting {
             vxc: &product.associated_vxcs[0],
@@ -251,6 +287,11 @@ fn decisions_are_recorded_sealed_and_sent_once() {
         decider: "autoApprove".into(),
         reason: "meets every autoApprove rule".into(),
         at: MINUTE,
+        outcome: Outcome::Unknown,
+        key: "sha256:0123".into(),
+        company: Some("Acme Robotics".into()),
+        rate_mbps: Some(500),
+        vlan: Some(100),
     };
     let annotations: std::collections::BTreeMap<String, String> =
         decision_annotations("uid", std::slice::from_ref(&record), &seal)
@@ -268,6 +309,25 @@ fn decisions_are_recorded_sealed_and_sent_once() {
         "not ours"
     );
     assert_eq!(send_state(&read, "w", 2 * MINUTE), Send::First);
-    assert_eq!(send_state(&read, "v", MINUTE + 10_000), Send::Recent);
-    assert_eq!(send_state(&read, "v", 2 * MINUTE), Send::Unconfirmed);
+    assert_eq!(
+        send_state(&read, "v", MINUTE + 10_000),
+        Send::Done,
+        "lost moments ago"
+    );
+    assert_eq!(
+        send_state(&read, "v", 2 * MINUTE),
+        Send::Unconfirmed,
+        "lost a minute ago"
+    );
+    for outcome in [Outcome::Sent, Outcome::Refused] {
+        let settled = [DecisionRecord {
+            outcome,
+            ..record.clone()
+        }];
+        assert_eq!(
+            send_state(&settled, "v", 60 * MINUTE),
+            Send::Done,
+            "{outcome:?}: never again"
+        );
+    }
 }

@@ -69,18 +69,10 @@ pub fn rows(
 ) -> Vec<KeyRow> {
     // Each waiting VXC, by the fingerprint of the key it was ordered with.
     let mut waiting: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for product in products {
-        for vxc in product
-            .associated_vxcs
-            .iter()
-            .filter(|v| crate::approvals::is_pending(v))
-        {
-            if let Some(key) = crate::approvals::key_of(vxc, product, keys) {
-                let uids = waiting.entry(fingerprint(&key.key)).or_default();
-                if !uids.contains(&vxc.product_uid) {
-                    uids.push(vxc.product_uid.clone());
-                }
-            }
+    for w in crate::approvals::waiting_all(products, keys) {
+        let uids = waiting.entry(fingerprint(&w.key.key)).or_default();
+        if !uids.contains(&w.vxc.product_uid) {
+            uids.push(w.vxc.product_uid.clone());
         }
     }
     let mut rows: Vec<KeyRow> = keys

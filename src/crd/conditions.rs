@@ -203,8 +203,10 @@ reasons! {
     ConnectionRequested,
     /// Event: a connection approved (by policy, a person).
     ConnectionApproved,
-    /// Event: a connection rejected (by a person, the deadline), or an answer refused.
+    /// Event: a connection rejected (by a person, the deadline).
     ConnectionRejected,
+    /// Event: Megaport refused the operator's answer to a connection.
+    ConnectionAnswerRefused,
 }
 
 /// A desired condition, before timestamps are applied.

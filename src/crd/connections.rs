@@ -7,7 +7,9 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 /// How connections ordered with the request's keys are decided, when a key is not
-/// pre-approved (Megaport then holds each VXC for the provider's answer).
+/// pre-approved (Megaport then holds each VXC for the provider's answer). Only connections of
+/// single-use keys with a fixed VLAN are decided by it (the one case where the key that ordered
+/// a VXC is certain); a multi-use key's wait for a person (a ConnectionApproval).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionPolicy {
@@ -28,16 +30,14 @@ pub struct ConnectionPolicy {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoApprove {
-    /// The requesting company, by name or company UID, is one of these. Empty: any company.
+    /// The requesting company's UID is one of these (UIDs, not names: a name is whatever a
+    /// customer calls itself). Empty: any company.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub companies: Vec<String>,
-    /// The connection's rate is at most the key's speed. Default: true.
+    /// The connection's rate is at most the key's speed (a rate not known fails). Default: true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_within_key: Option<bool>,
-    /// The connection uses the VLAN the key was issued with (single-use keys). Default: true.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vlan_as_issued: Option<bool>,
 }
 
 /// Where a connection is.
@@ -49,6 +49,9 @@ pub enum ConnectionState {
     Approved,
     /// Rejected (sent to Megaport).
     Rejected,
+    /// Megaport refused the answer (decided elsewhere, e.g. in the Portal, or the operator's
+    /// credentials may not answer): not sent again.
+    Refused,
 }
 
 /// Who or what decided a connection.

@@ -761,7 +761,10 @@ impl OrderingApi for MegaportClient {
                 "PUT /v3/product/vxc/{uid}",
                 vec!["v3", "product", "vxc", vxc_uid],
             )
-            .json(update)?,
+            .json(update)?
+            // An approval carried out twice answers 4xx the second time: the controller
+            // records the decision before the call and decides about sending it again.
+            .not_idempotent(),
         )
         .await
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use megaport_operator::crd::connections::{ConnectionState, DecidedBy};
+use megaport_operator::crd::connections::{Connection, ConnectionState, DecidedBy};
 use megaport_operator::crd::service_key_request::{Phase, ServiceKeyRequest};
 use megaport_operator::megaport::models::{OrderItem, VxcOrder};
 use megaport_operator::megaport::prelude::*;
@@ -24,33 +24,9 @@ async fn a_waiting_connection_shows_within_a_poll_period_and_a_policy_approves_i
     let op = Operator::start(&admin, Operator::fast()).await;
     let ns = TestNamespace::new(&admin, "approvals").await;
     let requests = Api::<ServiceKeyRequest>::namespaced(admin.clone(), &ns.name);
-    let spec = json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_CS1_RED}, "maxSpeedMbps": 500, "vlan": 300});
-    requests
-        .create(&PostParams::default(), &request("acme-la", spec))
-        .await
-        .unwrap();
-    wait_phase(&requests, "acme-la", Phase::Issued).await;
-    let key = secret_data(&admin, &ns.name, "acme-la")
-        .await
-        .get("serviceKey")
-        .cloned()
-        .unwrap();
+    let key = issued(&admin, &requests, &ns.name, 300).await;
     // The customer orders with it; the key is not pre-approved, so the VXC waits.
-    let customer = support::megaport_client(
-        &op.sim,
-        quantumgpu::CUSTOMER_ADMIN_ID,
-        quantumgpu::CUSTOMER_ADMIN_SECRET,
-    );
-    let order = OrderItem::Vxc(VxcOrder::with_service_key(
-        quantumgpu::CUSTOMER_PORT_LAX,
-        "acme to QuantumGPU",
-        None,
-        megaport_operator::megaport::models::ServiceKeyValue::new(key),
-        quantumgpu::PORT_LAX_CS1_RED,
-        200,
-    ));
-    let bought = customer.buy_network_design(&[order], &[]).await.unwrap();
-    let vxc = bought[0].product_uid().unwrap().to_owned();
+    let (vxc, customer) = ordered_with(&op.sim, key, 200).await;
     let shown = eventually(
         "the request to show the waiting connection",
         // The poll periods are 1 s here (Operator::fast).
@@ -84,12 +60,46 @@ async fn a_waiting_connection_shows_within_a_poll_period_and_a_policy_approves_i
             "acme-la",
             &PatchParams::default(),
             &Patch::Merge(
-                json!({"spec": {"connections": {"autoApprove": {"companies": ["Acme Robotics"]}}}}),
+                json!({"spec": {"connections": {"autoApprove": {"companies": [quantumgpu::CUSTOMER_COMPANY_UID]}}}}),
             ),
         )
         .await
         .unwrap();
-    let approved = eventually(
+    let approved = approved(&requests, &vxc).await;
+    assert_eq!(approved.decided_by, Some(DecidedBy::Policy));
+    goes_live(&control, &customer, &vxc).await;
+    wait_phase(&requests, "acme-la", Phase::Used).await;
+    assert_eq!(
+        control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
+        1,
+        "one answer, however often the request is reconciled"
+    );
+    op.stop_after_cleanup(&admin, &ns.name).await;
+}
+
+/// Issues request acme-la (one single-use key on LA 2 with `vlan`, not pre-approved); the key.
+async fn issued(
+    admin: &kube::Client,
+    requests: &Api<ServiceKeyRequest>,
+    namespace: &str,
+    vlan: u16,
+) -> String {
+    let spec = json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_CS1_RED}, "maxSpeedMbps": 500, "vlan": vlan});
+    requests
+        .create(&PostParams::default(), &request("acme-la", spec))
+        .await
+        .unwrap();
+    wait_phase(requests, "acme-la", Phase::Issued).await;
+    secret_data(admin, namespace, "acme-la")
+        .await
+        .get("serviceKey")
+        .cloned()
+        .unwrap()
+}
+
+/// Waits for the request to show `vxc` approved; the connection.
+async fn approved(requests: &Api<ServiceKeyRequest>, vxc: &str) -> Connection {
+    eventually(
         "the connection to be approved",
         Duration::from_secs(30),
         || async {
@@ -102,8 +112,15 @@ async fn a_waiting_connection_shows_within_a_poll_period_and_a_policy_approves_i
             (c.state == ConnectionState::Approved).then_some(c)
         },
     )
-    .await;
-    assert_eq!(approved.decided_by, Some(DecidedBy::Policy));
+    .await
+}
+
+/// Moves the simulator's clock past provisioning and waits for `vxc` to be LIVE.
+async fn goes_live(
+    control: &megaport_sim::SimControl,
+    customer: &megaport_operator::megaport::MegaportClient,
+    vxc: &str,
+) {
     control
         .advance_clock(Duration::from_secs(61))
         .await
@@ -119,13 +136,6 @@ async fn a_waiting_connection_shows_within_a_poll_period_and_a_policy_approves_i
             .then_some(())
     })
     .await;
-    wait_phase(&requests, "acme-la", Phase::Used).await;
-    assert_eq!(
-        control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
-        1,
-        "one answer, however often the request is reconciled"
-    );
-    op.stop_after_cleanup(&admin, &ns.name).await;
 }
 
 /// A customer's VXC with the request's key, waiting; its UID.
@@ -187,17 +197,7 @@ async fn only_people_allowed_to_decide_approve_and_the_decision_is_theirs() {
             .unwrap();
     }
     let requests = Api::<ServiceKeyRequest>::namespaced(admin.clone(), &ns.name);
-    let spec = json!({"onRamp": {"productUid": quantumgpu::PORT_LAX_CS1_RED}, "maxSpeedMbps": 500, "vlan": 310});
-    requests
-        .create(&PostParams::default(), &request("acme-la", spec))
-        .await
-        .unwrap();
-    wait_phase(&requests, "acme-la", Phase::Issued).await;
-    let key = secret_data(&admin, &ns.name, "acme-la")
-        .await
-        .get("serviceKey")
-        .cloned()
-        .unwrap();
+    let key = issued(&admin, &requests, &ns.name, 310).await;
     let (vxc, customer) = ordered_with(&op.sim, key, 200).await;
     let api = |c: &kube::Client| {
         Api::<megaport_operator::crd::ConnectionApproval>::namespaced(c.clone(), &ns.name)
@@ -228,6 +228,48 @@ async fn only_people_allowed_to_decide_approve_and_the_decision_is_theirs() {
     )
     .await;
     assert!(refused.contains("tech-admin"), "{refused}");
+    // Someone who may edit the request but not decide may not make it decide either: a
+    // policy in spec.connections is refused at admission.
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(json!({
+        "metadata": {"name": "request-editor"},
+        "rules": [{"apiGroups": ["megaport.onramp.dev"], "resources": ["servicekeyrequests"], "verbs": ["get", "patch"]}],
+    }))
+    .unwrap();
+    Api::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "request-editor"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "request-editor"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "nobody"}],
+    }))
+    .unwrap();
+    Api::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let editor =
+        Api::<ServiceKeyRequest>::namespaced(support::client(Identity::Nobody).await, &ns.name);
+    let deciding = Patch::Merge(json!({"spec": {"connections": {"autoApprove": {}}}}));
+    let dry_patch = PatchParams {
+        dry_run: true,
+        ..PatchParams::default()
+    };
+    let message = eventually(
+        "the connection-policy policy to refuse the editor",
+        Duration::from_secs(30),
+        || async {
+            match editor.patch("acme-la", &dry_patch, &deciding).await {
+                Err(kube::Error::Api(s)) if s.message.contains("may not set spec.connections") => {
+                    Some(s.message)
+                }
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert!(message.contains("connectionapprovals"), "{message}");
     // The tech contact may not decide at all (RBAC).
     let denied = api(&contact)
         .create(
@@ -247,40 +289,13 @@ async fn only_people_allowed_to_decide_approve_and_the_decision_is_theirs() {
         )
         .await
         .unwrap();
-    let approved = eventually(
-        "the connection to be approved",
-        Duration::from_secs(30),
-        || async {
-            let r = requests.get("acme-la").await.ok()?;
-            let c = r
-                .status?
-                .connections
-                .into_iter()
-                .find(|c| c.vxc_uid == vxc)?;
-            (c.state == ConnectionState::Approved).then_some(c)
-        },
-    )
-    .await;
+    let approved = approved(&requests, &vxc).await;
     assert_eq!(
         (approved.decided_by, approved.decider.as_deref()),
         (Some(DecidedBy::Person), Some("tech-admin"))
     );
     let control = op.sim.control();
-    control
-        .advance_clock(Duration::from_secs(61))
-        .await
-        .unwrap();
-    eventually("the VXC to go LIVE", Duration::from_secs(30), || async {
-        let vxcs = customer
-            .get_product(quantumgpu::CUSTOMER_PORT_LAX)
-            .await
-            .ok()?
-            .associated_vxcs;
-        vxcs.iter()
-            .any(|v| v.product_uid == vxc && v.provisioning_status.is_live())
-            .then_some(())
-    })
-    .await;
+    goes_live(&control, &customer, &vxc).await;
     wait_phase(&requests, "acme-la", Phase::Used).await;
     assert_eq!(
         control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),

@@ -49,7 +49,11 @@ const USER_ROLES: [&str; 7] = [
     "megaport-connection-approver",
 ];
 /// The chart's admission policies (each with a binding of the same name).
-const POLICIES: [&str; 2] = ["megaport-order-permission", "megaport-connection-decider"];
+const POLICIES: [&str; 3] = [
+    "megaport-order-permission",
+    "megaport-connection-decider",
+    "megaport-connection-policy",
+];
 
 /// Deletes each object `names` of `api` that exists.
 async fn delete_all<K>(api: &Api<K>, names: &[&str])

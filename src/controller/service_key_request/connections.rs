@@ -13,11 +13,11 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 
 use super::ACTION;
-use crate::approvals::{self, DecisionRecord, Manual, Send, Verdict, Waiting};
+use crate::approvals::{self, DecisionRecord, Manual, Outcome, Send, Verdict, Waiting};
 use crate::controller::{Context, Error, Step, status};
 use crate::crd::conditions::Reason;
 use crate::crd::connection_approval::Decision;
-use crate::crd::connections::{Connection, ConnectionPolicy, ConnectionState, DecidedBy};
+use crate::crd::connections::{Connection, ConnectionPolicy, ConnectionState};
 use crate::crd::{ConnectionApproval, OnRampRegion, ServiceKeyRequest};
 use crate::delivery::fingerprint;
 use crate::megaport::models::{EpochMillis, Product, ServiceKey, VxcUpdate};
@@ -98,20 +98,22 @@ fn entry(w: &Waiting<'_>, state: ConnectionState, reason: String) -> Connection 
 
 /// A decided connection as status shows it.
 fn decided(r: &DecisionRecord, waiting: Option<&Waiting<'_>>) -> Connection {
-    let state = if r.approve {
-        ConnectionState::Approved
-    } else {
-        ConnectionState::Rejected
+    let state = match (r.outcome, r.approve) {
+        (Outcome::Refused, _) => ConnectionState::Refused,
+        // The answer is not known yet: still waiting, as far as anyone knows.
+        (Outcome::Unknown, _) => ConnectionState::Pending,
+        (Outcome::Sent, true) => ConnectionState::Approved,
+        (Outcome::Sent, false) => ConnectionState::Rejected,
     };
     let mut c = match waiting {
         Some(w) => entry(w, state, r.reason.clone()),
         None => Connection {
             vxc_uid: r.vxc_uid.clone(),
-            key: String::new(),
-            company: None,
+            key: r.key.clone(),
+            company: r.company.clone(),
             company_uid: None,
-            rate_mbps: None,
-            vlan: None,
+            rate_mbps: r.rate_mbps,
+            vlan: r.vlan,
             requested_at: None,
             state,
             decided_by: None,
@@ -120,6 +122,7 @@ fn decided(r: &DecisionRecord, waiting: Option<&Waiting<'_>>) -> Connection {
             reason: Some(r.reason.clone()),
         },
     };
+    c.state = state;
     c.decided_by = Some(r.by);
     c.decider = Some(r.decider.clone());
     c.decided_at = time(Some(r.at));
@@ -158,16 +161,16 @@ async fn still_waiting(ctx: &Context, vxc_uid: &str, since_ms: i64) -> Result<bo
         .any(|v| v.product_uid == vxc_uid && approvals::is_pending(v)))
 }
 
-/// Sends one decision (recorded first) and announces it.
+/// Sends `decision` (recorded first, its outcome recorded after) and announces it. An error
+/// leaves the outcome unknown (looked at again a minute later).
 async fn send(
     ctx: &Context,
     obj: &ServiceKeyRequest,
     records: &mut Vec<DecisionRecord>,
-    decision: DecisionRecord,
+    mut decision: DecisionRecord,
 ) -> Result<(), Error> {
-    records.retain(|r| r.vxc_uid != decision.vxc_uid);
-    records.insert(0, decision.clone());
-    records.truncate(approvals::KEPT_DECISIONS);
+    decision.outcome = Outcome::Unknown;
+    keep(records, decision.clone());
     record(ctx, obj, records).await?;
     let update = VxcUpdate {
         is_approved: Some(decision.approve),
@@ -178,49 +181,121 @@ async fn send(
     } else {
         "rejected"
     };
-    match ctx.vxcs.update_vxc(&decision.vxc_uid, &update).await {
-        Ok(_) => {
-            let note = format!(
-                "{verb} VXC {} ({:?}: {}; {})",
-                decision.vxc_uid, decision.by, decision.decider, decision.reason
-            );
-            let reason = if decision.approve {
+    let (outcome, kind, reason, note) = match ctx.vxcs.update_vxc(&decision.vxc_uid, &update).await
+    {
+        Ok(_) => (
+            Outcome::Sent,
+            EventType::Normal,
+            if decision.approve {
                 Reason::ConnectionApproved
             } else {
                 Reason::ConnectionRejected
-            };
-            status::publish(ctx, obj, EventType::Normal, reason, &note, ACTION).await;
-            Ok(())
-        }
-        Err(e) if e.is_refusal() => {
-            // Already decided elsewhere (the Portal), or gone: recorded, not sent again.
-            let note = format!(
+            },
+            format!(
+                "{verb} VXC {} ({:?}: {}; {})",
+                decision.vxc_uid, decision.by, decision.decider, decision.reason
+            ),
+        ),
+        // Decided elsewhere (the Portal), gone, or not the operator's to answer: not resent.
+        Err(e) if e.is_refusal() => (
+            Outcome::Refused,
+            EventType::Warning,
+            Reason::ConnectionAnswerRefused,
+            format!(
                 "Megaport refused to have VXC {} {verb}: {e}",
                 decision.vxc_uid
-            );
-            status::publish(
-                ctx,
-                obj,
-                EventType::Warning,
-                Reason::ConnectionRejected,
-                &note,
-                ACTION,
-            )
-            .await;
-            Ok(())
-        }
-        Err(e) => Err(Error::megaport(Step::Answer, e)),
-    }
+            ),
+        ),
+        Err(e) => return Err(Error::megaport(Step::Answer, e)),
+    };
+    decision.outcome = outcome;
+    keep(records, decision);
+    record(ctx, obj, records).await?;
+    status::publish(ctx, obj, kind, reason, &note, ACTION).await;
+    Ok(())
 }
 
-/// Decides the connections waiting on `keys` (the request's) and sends each decision once;
-/// the connections as status shows them (waiting ones, then recent decisions).
+/// Puts `decision` first in `records` (the newest kept).
+fn keep(records: &mut Vec<DecisionRecord>, decision: DecisionRecord) {
+    records.retain(|r| r.vxc_uid != decision.vxc_uid);
+    records.insert(0, decision);
+    records.truncate(approvals::KEPT_DECISIONS);
+}
+
+/// What answering did: the connections as status shows them, the first failure (after the
+/// others were answered), and when to look again (a deadline, an answer to confirm).
+pub struct Answered {
+    /// For status.
+    pub shown: Vec<Connection>,
+    /// The first answer that failed.
+    pub error: Option<Error>,
+    /// When something is due.
+    pub next: Option<Duration>,
+}
+
+/// The decision for one waiting connection: sent when due, and what status shows of it.
+async fn answer_one(
+    ctx: &Context,
+    obj: &ServiceKeyRequest,
+    w: &Waiting<'_>,
+    verdict: Verdict,
+    records: &mut Vec<DecisionRecord>,
+    now_ms: i64,
+) -> Result<Connection, Error> {
+    let uid = w.vxc.product_uid.clone();
+    let recorded = records.iter().find(|r| r.vxc_uid == uid).cloned();
+    let decision = match (
+        approvals::send_state(records, &uid, now_ms),
+        recorded,
+        verdict,
+    ) {
+        (Send::First, _, Verdict::Wait(why)) => {
+            return Ok(entry(w, ConnectionState::Pending, why));
+        }
+        (
+            Send::First,
+            _,
+            Verdict::Decide {
+                approve,
+                by,
+                decider,
+                reason,
+            },
+        ) => DecisionRecord {
+            vxc_uid: uid.clone(),
+            approve,
+            by,
+            decider,
+            reason,
+            at: now_ms,
+            outcome: Outcome::Unknown,
+            key: fingerprint(&w.key.key),
+            company: w.vxc.company_name.clone(),
+            rate_mbps: w.vxc.rate_limit,
+            vlan: w.vlan(),
+        },
+        // The recorded decision, never a new one.
+        (Send::Unconfirmed, Some(r), _) if still_waiting(ctx, &uid, r.at).await? => {
+            DecisionRecord { at: now_ms, ..r }
+        }
+        (_, Some(r), _) => return Ok(decided(&r, Some(w))),
+        (_, None, _) => return Ok(entry(w, ConnectionState::Pending, String::new())),
+    };
+    send(ctx, obj, records, decision).await?;
+    let r = records.iter().find(|r| r.vxc_uid == uid).cloned();
+    Ok(r.map_or_else(
+        || entry(w, ConnectionState::Pending, String::new()),
+        |r| decided(&r, Some(w)),
+    ))
+}
+
+/// Decides the connections waiting on `keys` (the request's) and sends each decision once.
 pub async fn answer(
     ctx: &Context,
     obj: &ServiceKeyRequest,
     keys: &[ServiceKey],
     products: &[Product],
-) -> Result<Vec<Connection>, Error> {
+) -> Result<Answered, Error> {
     let uid = obj.uid().unwrap_or_default();
     let mut records = ctx
         .decisions_of(&uid)
@@ -244,68 +319,47 @@ pub async fn answer(
         (policy(ctx, obj).await?, decided_by_people(ctx, obj).await?)
     };
     let now_ms = jiff::Timestamp::now().as_millisecond();
-    let mut shown = Vec::new();
+    let mut answered = Answered {
+        shown: Vec::new(),
+        error: None,
+        next: None,
+    };
     for w in &waiting {
         let person = people.get(&w.vxc.product_uid);
-        match approvals::verdict(policy.as_ref(), w, person, now_ms) {
-            Verdict::Wait(why) => shown.push(entry(w, ConnectionState::Pending, why)),
-            Verdict::Decide {
-                approve,
-                by,
-                decider,
-                reason,
-            } => {
-                let uid = &w.vxc.product_uid;
-                let again = match approvals::send_state(&records, uid, now_ms) {
-                    Send::First => true,
-                    Send::Unconfirmed => {
-                        let at = records
-                            .iter()
-                            .find(|r| &r.vxc_uid == uid)
-                            .map_or(0, |r| r.at);
-                        still_waiting(ctx, uid, at).await?
-                    }
-                    Send::Recent => false,
-                };
-                if again {
-                    let decision = DecisionRecord {
-                        vxc_uid: uid.clone(),
-                        approve,
-                        by,
-                        decider,
-                        reason,
-                        at: now_ms,
-                    };
-                    send(ctx, obj, &mut records, decision).await?;
-                }
-                if let Some(r) = records.iter().find(|r| &r.vxc_uid == uid) {
-                    shown.push(decided(r, Some(w)));
-                }
+        let verdict = approvals::verdict(policy.as_ref(), w, person, now_ms);
+        let due = approvals::next_due(policy.as_ref(), w, &records, now_ms);
+        answered.next = [answered.next, due].into_iter().flatten().min();
+        match answer_one(ctx, obj, w, verdict, &mut records, now_ms).await {
+            Ok(c) => answered.shown.push(c),
+            Err(e) => {
+                answered.shown.push(entry(
+                    w,
+                    ConnectionState::Pending,
+                    format!("answer failed: {e}"),
+                ));
+                answered.error.get_or_insert(e);
             }
         }
     }
     let listed: Vec<&str> = waiting.iter().map(|w| w.vxc.product_uid.as_str()).collect();
-    shown.extend(
-        records
-            .iter()
-            .filter(|r| !listed.contains(&r.vxc_uid.as_str()))
-            .map(|r| decided(r, None)),
-    );
-    Ok(shown)
+    let rest = records
+        .iter()
+        .filter(|r| !listed.contains(&r.vxc_uid.as_str()));
+    answered.shown.extend(rest.map(|r| decided(r, None)));
+    Ok(answered)
 }
 
-/// Announces the connections of `now` that `obj`'s status did not show waiting yet.
+/// Announces the connections of `now` that `obj`'s status did not show yet.
 pub async fn announce_new(ctx: &Context, obj: &ServiceKeyRequest, now: &[Connection]) {
     let known = obj
         .status
         .as_ref()
         .map(|s| s.connections.as_slice())
         .unwrap_or_default();
-    let new = now
+    for c in now
         .iter()
-        .filter(|c| c.state == ConnectionState::Pending || c.decided_by == Some(DecidedBy::Policy))
-        .filter(|c| !known.iter().any(|k| k.vxc_uid == c.vxc_uid));
-    for c in new {
+        .filter(|c| !known.iter().any(|k| k.vxc_uid == c.vxc_uid))
+    {
         let note = format!(
             "{} asks to connect VXC {} at {} Mbps on VLAN {} with key {}",
             c.company.as_deref().unwrap_or("a customer"),

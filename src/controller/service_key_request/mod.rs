@@ -208,10 +208,18 @@ pub(super) async fn announce_issuing(
         restored: Vec::new(),
         suspended: req.suspend,
         keys_read_at: now,
-        connections: Vec::new(),
+        connections: previous_connections(obj),
     };
     let status = issuance::desired_status(None, obj.meta().generation, &inputs, now);
     status::apply(ctx, &requests_api(ctx, obj), obj, None, &status).await
+}
+
+/// The connections status showed last (kept while the request is blocked or issuing).
+fn previous_connections(obj: &ServiceKeyRequest) -> Vec<crate::crd::connections::Connection> {
+    obj.status
+        .as_ref()
+        .map(|s| s.connections.clone())
+        .unwrap_or_default()
 }
 
 /// The on-ramps that were (or are being) decommissioned: their keys can no longer be used.
@@ -269,10 +277,19 @@ async fn report(
         restored: outcome.restored,
         suspended: req.suspend,
         keys_read_at,
-        connections: connections::answer(ctx, obj, &outcome.keys, &outcome.products).await?,
+        connections: Vec::new(),
+    };
+    let answered = connections::answer(ctx, obj, &outcome.keys, &outcome.products).await?;
+    let inputs = StatusInputs {
+        connections: answered.shown,
+        ..inputs
     };
     connections::announce_new(ctx, obj, &inputs.connections).await;
     write_status(ctx, obj, &inputs).await?;
+    if let Some(err) = answered.error {
+        // Every other connection was answered and the status written: retried by the policy.
+        return Err(err);
+    }
     // A key's validity ends on the clock, not by a change Megaport lists: look again then.
     let next_end = outcome
         .keys
@@ -289,9 +306,12 @@ async fn report(
         .and_then(|end| u64::try_from(end.0 - now.as_millisecond()).ok())
         .map(|ms| Duration::from_millis(ms + 1000));
     let again = requeue(ctx, &inputs.progress);
-    Ok(Action::requeue(
-        next_end.map_or(again, |end| end.min(again)),
-    ))
+    let again = [Some(again), next_end, answered.next]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(again);
+    Ok(Action::requeue(again))
 }
 
 /// The status for `inputs`, through the shared writer.
@@ -331,7 +351,7 @@ async fn report_blocked(
         restored: Vec::new(),
         suspended: false,
         keys_read_at: jiff::Timestamp::now(),
-        connections: Vec::new(),
+        connections: previous_connections(obj),
     };
     write_status(ctx, obj, &inputs).await?;
     Ok(Action::requeue(requeue(ctx, &inputs.progress)))

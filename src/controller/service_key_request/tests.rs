@@ -565,7 +565,7 @@ async fn a_connection_waiting_on_a_key_shows_in_status_and_is_announced_once() {
 async fn a_policy_approves_a_matching_connection_once_across_a_restart() {
     let fake = FakeMegaport::quantumgpu();
     let mut spec = on_ramp_spec();
-    spec["connections"] = json!({"autoApprove": {"companies": ["Acme Robotics"]}});
+    spec["connections"] = json!({"autoApprove": {"companies": [quantumgpu::CUSTOMER_COMPANY_UID]}});
     let (_, first, _) = run(&fake, request(spec.clone()), None).await;
     // Acme, within the key's speed and on its VLAN: every rule holds.
     let slow = customer_orders_with_the_key(&fake, 100).await;
@@ -617,7 +617,7 @@ async fn a_connection_no_rule_approves_is_rejected_at_the_deadline() {
         second.request["status"]["connections"][0]["reason"]
             .as_str()
             .unwrap_or_default()
-            .contains("Acme Robotics is not in autoApprove.companies")
+            .contains("is not in autoApprove.companies")
     );
     assert_eq!(fake.sim.counter("PUT /v3/product/vxc/{uid}"), 0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -690,4 +690,37 @@ async fn a_persons_decision_is_sent_once_and_recorded_as_theirs() {
     .await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(fake.sim.counter("PUT /v3/product/vxc/{uid}"), 1, "once");
+}
+
+#[tokio::test]
+async fn an_answer_megaport_refuses_is_recorded_and_not_sent_again() {
+    let fake = FakeMegaport::quantumgpu();
+    let mut spec = on_ramp_spec();
+    spec["connections"] = json!({"autoApprove": {}});
+    let (_, first, _) = run(&fake, request(spec), None).await;
+    customer_orders_with_the_key(&fake, 100).await;
+    fake.sim
+        .inject_fault(
+            FaultSpec::status(403)
+                .method("PUT")
+                .path("/v3/product/vxc/")
+                .message("Forbidden")
+                .times(1),
+        )
+        .unwrap_or_default();
+    let (calls, second, result) = run(&fake, first.request.clone(), first.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(announced(&calls, "ConnectionAnswerRefused"), 1);
+    assert_eq!(
+        second.request["status"]["connections"][0]["state"],
+        "Refused"
+    );
+    // Still waiting in Megaport, but refused: never sent again.
+    let (_, _, result) = run(&fake, second.request.clone(), second.secret.clone()).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        fake.sim.counter("PUT /v3/product/vxc/{uid}"),
+        1,
+        "not resent"
+    );
 }
