@@ -15,7 +15,9 @@ use megaport_sim::quantumgpu;
 use serde_json::json;
 
 use crate::issuing::{request, secret_data, wait_phase};
-use crate::support::{self, Identity, Operator, TestNamespace, eventually};
+use crate::support::{
+    self, Identity, Operator, OperatorProcess, TestNamespace, eventually, log_path,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_connection_shows_within_a_poll_period_and_a_policy_approves_it_once() {
@@ -302,4 +304,104 @@ async fn only_people_allowed_to_decide_approve_and_the_decision_is_theirs() {
         1
     );
     op.stop_after_cleanup(&admin, &ns.name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_connection_is_rejected_at_its_deadline_once_across_a_restart() {
+    let admin = support::client(Identity::Admin).await;
+    support::grant_operator_role(&admin).await;
+    support::install_project_crds(&admin).await;
+    let sim = megaport_sim::spawn(
+        megaport_sim::Scenario::quantumgpu(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let control = sim.control();
+    let mut first = OperatorProcess::start(&sim, &log_path("deadline-first"));
+    let ns = TestNamespace::new(&admin, "deadline").await;
+    let requests = Api::<ServiceKeyRequest>::namespaced(admin.clone(), &ns.name);
+    let key = issued(&admin, &requests, &ns.name, 320).await;
+    // A policy no connection meets (another company), and a deadline.
+    requests
+        .patch(
+            "acme-la",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"connections": {
+                "autoApprove": {"companies": [quantumgpu::PROVIDER_COMPANY_UID]},
+                "rejectAfter": "5s"}}})),
+        )
+        .await
+        .unwrap();
+    let (vxc, customer) = ordered_with(&sim, key, 200).await;
+    let rejected = eventually(
+        "the forgotten connection to be rejected",
+        Duration::from_secs(45),
+        || async {
+            let r = requests.get("acme-la").await.ok()?;
+            let c = r
+                .status?
+                .connections
+                .into_iter()
+                .find(|c| c.vxc_uid == vxc)?;
+            (c.state == ConnectionState::Rejected).then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(rejected.decided_by, Some(DecidedBy::Deadline));
+    // Megaport decommissions a rejected VXC.
+    eventually(
+        "the VXC to be decommissioned",
+        Duration::from_secs(30),
+        || async {
+            let vxcs = customer
+                .get_product(quantumgpu::CUSTOMER_PORT_LAX)
+                .await
+                .ok()?
+                .associated_vxcs;
+            vxcs.iter()
+                .any(|v| v.product_uid == vxc && v.provisioning_status.is_decommissioned())
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
+        1
+    );
+    // Restarted, the operator reconciles the request again and sends nothing more.
+    first.kill();
+    let second = OperatorProcess::start(&sim, &log_path("deadline-second"));
+    let (status, _) = eventually(
+        "the new operator to be ready",
+        Duration::from_secs(30),
+        || async {
+            let (code, body) = second.get("/readyz").await;
+            (code == 200).then_some((code, body))
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually(
+        "the new operator to reconcile the request",
+        Duration::from_secs(30),
+        || async {
+            let scrape = second.metrics().await;
+            let n = support::sample(
+                &scrape,
+                "megaport_operator_reconciles_total",
+                &[("controller", "ServiceKeyRequest")],
+            );
+            (n >= 1.0).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
+        1,
+        "the decision is not sent again"
+    );
+    support::delete_requests(&admin, &ns.name).await;
+    drop(second);
+    sim.shutdown().await;
 }
