@@ -127,16 +127,30 @@ async fn goes_live(
         .advance_clock(Duration::from_secs(61))
         .await
         .unwrap();
-    eventually("the VXC to go LIVE", Duration::from_secs(30), || async {
-        let vxcs = customer
-            .get_product(quantumgpu::CUSTOMER_PORT_LAX)
-            .await
-            .ok()?
-            .associated_vxcs;
-        vxcs.iter()
-            .any(|v| v.product_uid == vxc && v.provisioning_status.is_live())
-            .then_some(())
-    })
+    vxc_becomes(customer, vxc, "LIVE", |s| s.is_live()).await;
+}
+
+/// Waits for the customer's VXC `vxc` to be in a state `is` accepts (`what` names it).
+async fn vxc_becomes(
+    customer: &megaport_operator::megaport::MegaportClient,
+    vxc: &str,
+    what: &str,
+    is: impl Fn(&megaport_operator::megaport::models::ProvisioningStatus) -> bool,
+) {
+    eventually(
+        &format!("the VXC to be {what}"),
+        Duration::from_secs(30),
+        || async {
+            let vxcs = customer
+                .get_product(quantumgpu::CUSTOMER_PORT_LAX)
+                .await
+                .ok()?
+                .associated_vxcs;
+            vxcs.iter()
+                .any(|v| v.product_uid == vxc && is(&v.provisioning_status))
+                .then_some(())
+        },
+    )
     .await;
 }
 
@@ -309,14 +323,7 @@ async fn only_people_allowed_to_decide_approve_and_the_decision_is_theirs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgotten_connection_is_rejected_at_its_deadline_once_across_a_restart() {
     let admin = support::client(Identity::Admin).await;
-    support::grant_operator_role(&admin).await;
-    support::install_project_crds(&admin).await;
-    let sim = megaport_sim::spawn(
-        megaport_sim::Scenario::quantumgpu(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = support::simulator_for_binaries(&admin).await;
     let control = sim.control();
     let mut first = OperatorProcess::start(&sim, &log_path("deadline-first"));
     let ns = TestNamespace::new(&admin, "deadline").await;
@@ -350,21 +357,7 @@ async fn a_forgotten_connection_is_rejected_at_its_deadline_once_across_a_restar
     .await;
     assert_eq!(rejected.decided_by, Some(DecidedBy::Deadline));
     // Megaport decommissions a rejected VXC.
-    eventually(
-        "the VXC to be decommissioned",
-        Duration::from_secs(30),
-        || async {
-            let vxcs = customer
-                .get_product(quantumgpu::CUSTOMER_PORT_LAX)
-                .await
-                .ok()?
-                .associated_vxcs;
-            vxcs.iter()
-                .any(|v| v.product_uid == vxc && v.provisioning_status.is_decommissioned())
-                .then_some(())
-        },
-    )
-    .await;
+    vxc_becomes(&customer, &vxc, "decommissioned", |s| s.is_decommissioned()).await;
     assert_eq!(
         control.counter("PUT /v3/product/vxc/{uid}").await.unwrap(),
         1

@@ -267,14 +267,7 @@ async fn a_design_is_quoted_ordered_by_the_tech_admin_goes_live_and_is_cancelled
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_buy_and_record_buys_each_service_once() {
     let admin = support::client(Identity::Admin).await;
-    support::grant_operator_role(&admin).await;
-    support::install_project_crds(&admin).await;
-    let sim = megaport_sim::spawn(
-        megaport_sim::Scenario::quantumgpu(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = support::simulator_for_binaries(&admin).await;
     let control = sim.control();
     let provider = support::megaport_client(
         &sim,

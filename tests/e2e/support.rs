@@ -365,6 +365,19 @@ impl Operator {
     }
 }
 
+/// The operator's role granted, the project's CRDs installed and a simulator with the QuantumGPU
+/// world: what tests that run the operator's binary against a simulator of their own need.
+pub async fn simulator_for_binaries(admin: &Client) -> megaport_sim::RunningSimulator {
+    grant_operator_role(admin).await;
+    install_project_crds(admin).await;
+    megaport_sim::spawn(
+        megaport_sim::Scenario::quantumgpu(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .expect("simulator")
+}
+
 /// Deletes every ServiceKeyRequest in `namespace` and waits until they are gone.
 pub async fn delete_requests(admin: &Client, namespace: &str) {
     use kube::api::ListParams;
