@@ -306,7 +306,17 @@ async fn report(
         .and_then(|end| u64::try_from(end.0 - now.as_millisecond()).ok())
         .map(|ms| Duration::from_millis(ms + 1000));
     let again = requeue(ctx, &inputs.progress);
-    let again = [Some(again), next_end, answered.next]
+    // A restore is confirmed (Drifted cleared) by a key list read after it: look again then,
+    // not at the resync (the operator's own write changes nothing the refresh would report).
+    let drifted = !inputs.restored.is_empty()
+        || obj.status.as_ref().is_some_and(|s| {
+            crate::crd::conditions::is_true(
+                &s.conditions,
+                crate::crd::conditions::ConditionType::Drifted,
+            )
+        });
+    let confirm = drifted.then(|| ctx.keys.refresh_period() + Duration::from_secs(1));
+    let again = [Some(again), next_end, answered.next, confirm]
         .into_iter()
         .flatten()
         .min()
